@@ -1,0 +1,323 @@
+"""常见问题、拍照认证、上门认证、转人工、没听懂、取消 — the actions around the main flows."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+
+from bot.actions import context
+from bot.actions.certification import clear_flow
+from bot.actions.common import (
+    HANDOFF_BUTTON,
+    MENU,
+    account_of,
+    channel_and_user,
+    hotline,
+    region_code,
+    say,
+    subject_person,
+    unit_of_work,
+)
+from bot.uploads import UploadParking
+from faq import knowledge
+from services import handoffs, home_visits, photos
+from services.idcard import mask_phone
+
+PROVINCE_BUTTONS = [
+    {"title": "陕西", "payload": '/choose_region{"region":"610000"}'},
+    {"title": "山西", "payload": '/choose_region{"region":"140000"}'},
+    {"title": "江西", "payload": '/choose_region{"region":"360000"}'},
+    {"title": "广西", "payload": '/choose_region{"region":"450000"}'},
+]
+FAQ_MENU = [
+    "grey_button",
+    "person_not_found",
+    "face_failed",
+    "cycle",
+    "suspended",
+    "overseas",
+    "no_smartphone",
+    "contact",
+]
+# What each task intent is called on a "did you mean" button.
+INTENT_TITLES = {
+    "start_certification": "我要认证",
+    "certify_for_relative": "帮家人认证",
+    "check_status": "查认证状态",
+    "manual_review": "拍照认证",
+    "request_home_visit": "上门认证",
+    "human_handoff": "转人工",
+    "greet": "打招呼",
+    "thanks": "谢谢",
+    "goodbye": "再见",
+}
+
+
+def intent_title(intent: str) -> str | None:
+    if intent.startswith("faq/"):
+        try:
+            return knowledge.question(intent)
+        except KeyError:
+            return None
+    return INTENT_TITLES.get(intent)
+
+
+class ActionFaq(Action):
+    """Answers a frequent question for the user's province; asks the province when it matters."""
+
+    def name(self) -> str:
+        return "action_faq"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
+        faq = intent if intent.startswith("faq/") else tracker.get_slot("last_faq")
+        if not faq:
+            return [FollowupAction("action_faq_menu")]
+        return answer_faq(dispatcher, tracker, faq)
+
+
+def answer_faq(dispatcher, tracker: Tracker, faq: str):
+    with unit_of_work() as session:
+        person = subject_person(session, tracker)
+        region = region_code(tracker, person)
+    try:
+        found = knowledge.answer(faq, region)
+    except KeyError:
+        return [FollowupAction("action_faq_menu")]
+    buttons = []
+    if found.more:
+        buttons.append({"title": "详细说明", "payload": "/faq_more"})
+    if found.needs_region:
+        say(dispatcher, found.short)
+        say(dispatcher, "各省规定不一样，您在哪个省领养老金？", buttons + PROVINCE_BUTTONS)
+    else:
+        say(
+            dispatcher,
+            found.short,
+            buttons + [MENU[0], {"title": "其他问题", "payload": "/faq_menu"}],
+        )
+    return [SlotSet("last_faq", f"faq/{found.intent}")]
+
+
+class ActionFaqMore(Action):
+    def name(self) -> str:
+        return "action_faq_more"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        faq = tracker.get_slot("last_faq")
+        if not faq:
+            return [FollowupAction("action_faq_menu")]
+        with unit_of_work() as session:
+            region = region_code(tracker, subject_person(session, tracker))
+        found = knowledge.answer(faq, region)
+        say(
+            dispatcher,
+            found.more or found.short,
+            [{"title": "其他问题", "payload": "/faq_menu"}, MENU[0]],
+        )
+        return []
+
+
+class ActionFaqMenu(Action):
+    def name(self) -> str:
+        return "action_faq_menu"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        buttons = [{"title": knowledge.question(n), "payload": f"/faq/{n}"} for n in FAQ_MENU]
+        say(dispatcher, "大家常问这些，点一下看答案；也可以直接打字问我。", buttons)
+        return []
+
+
+class ActionChooseRegion(Action):
+    def name(self) -> str:
+        return "action_choose_region"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        faq = tracker.get_slot("last_faq")
+        if faq:
+            return answer_faq(dispatcher, tracker, faq)
+        say(dispatcher, "好的，记住了。您想办哪件事？", MENU)
+        return []
+
+
+class ActionManualReview(Action):
+    """拍照认证: the photo rules (Jiangxi 二(三)2), then wait for the photo."""
+
+    def name(self) -> str:
+        return "action_manual_review"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        with unit_of_work() as session:
+            person = subject_person(session, tracker)
+            if person is None:
+                say(dispatcher, "拍照认证前，先核对一下是给谁认证。")
+                return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+            rules = knowledge.answer("photo_requirements", person.region_code).short
+        say(
+            dispatcher,
+            f"请给{person.name}拍一张照片直接发给我。{rules}",
+            [{"title": "拍不了，申请上门", "payload": '/choose_method{"method":"visit"}'}],
+        )
+        return [SlotSet("goal", "photo"), SlotSet("verified_person", person.person_no)]
+
+
+class ActionReceivePhoto(Action):
+    def name(self) -> str:
+        return "action_receive_photo"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        token = (tracker.latest_message.get("metadata") or {}).get("photo_upload")
+        data = UploadParking(context.current().photo_dir).claim(token)
+        if data is None:
+            say(dispatcher, "照片没有收到，请再发一次。", [HANDOFF_BUTTON])
+            return []
+        with unit_of_work() as session:
+            person = subject_person(session, tracker)
+            if person is None:
+                say(
+                    dispatcher,
+                    "收到照片了。请先告诉我这是给谁认证：姓名和身份证号，核对后再发一次照片。",
+                )
+                return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+            try:
+                review = photos.store_review_photo(
+                    session,
+                    context.current().photo_dir,
+                    data,
+                    person=person,
+                    account=account_of(session, tracker),
+                )
+            except photos.PhotoRejected as rejected:
+                say(
+                    dispatcher,
+                    f"{rejected}，请重新拍一张清楚的照片发给我。",
+                    [
+                        {"title": "照片要求", "payload": "/faq/photo_requirements"},
+                        {"title": "申请上门认证", "payload": '/choose_method{"method":"visit"}'},
+                    ],
+                )
+                return []
+            number = review.id
+        say(
+            dispatcher,
+            f"照片收到了（受理号 P{number:06d}）。工作人员审核后会发消息告诉您结果，"
+            f"一般3个工作日内。有疑问可拨打{hotline(tracker, person)}。",
+            [{"title": "认证查询", "payload": "/check_status"}],
+        )
+        return [SlotSet("goal", None)]
+
+
+class ActionBeginHomeVisit(Action):
+    def name(self) -> str:
+        return "action_begin_home_visit"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        say(
+            dispatcher, "老人行动不便的，可以申请工作人员上门认证。需要登记三样：地址、电话、原因。"
+        )
+        return [SlotSet("goal", "home_visit"), FollowupAction("home_visit_form")]
+
+
+class ActionSubmitHomeVisit(Action):
+    def name(self) -> str:
+        return "action_submit_home_visit"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        cleared = [SlotSet(s, None) for s in ("address", "contact_phone", "visit_reason", "goal")]
+        with unit_of_work() as session:
+            person = subject_person(session, tracker)
+            try:
+                visit = home_visits.request_home_visit(
+                    session,
+                    person=person,
+                    account=account_of(session, tracker),
+                    address=tracker.get_slot("address") or "",
+                    contact_phone=tracker.get_slot("contact_phone") or "",
+                    reason=tracker.get_slot("visit_reason") or "",
+                )
+            except home_visits.InvalidHomeVisitRequest as invalid:
+                say(
+                    dispatcher,
+                    f"{invalid}，请重新申请。",
+                    [{"title": "重新申请", "payload": "/request_home_visit"}],
+                )
+                return cleared
+            reference, phone = visit.reference, mask_phone(visit.contact_phone)
+            number = hotline(tracker, person)
+        say(
+            dispatcher,
+            f"上门认证已登记，受理号 {reference}。工作人员会打电话 {phone} 和您约时间。"
+            f"着急可拨打{number}。",
+            [
+                {"title": "认证查询", "payload": "/check_status"},
+                {"title": "常见问题", "payload": "/faq_menu"},
+            ],
+        )
+        return cleared
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        channel, _user = channel_and_user(tracker)
+        with unit_of_work() as session:
+            handoffs.request_handoff(
+                session, tracker.sender_id, channel, tracker.latest_message.get("text")
+            )
+        say(
+            dispatcher,
+            f"已为您转接人工客服，请稍等，工作人员会在这里回复您。着急可拨打{hotline(tracker)}。",
+        )
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *clear_flow()]
+
+
+class ActionClarify(Action):
+    """没听懂: offer the two likeliest meanings; the second time in a row, offer a person."""
+
+    def name(self) -> str:
+        return "action_clarify"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        if _misunderstandings_in_a_row(tracker.events) >= 2:
+            say(
+                dispatcher,
+                f"不好意思，我还是没弄明白。您可以转人工，或者拨打{hotline(tracker)}。",
+                [HANDOFF_BUTTON, {"title": "常见问题", "payload": "/faq_menu"}],
+            )
+            return []
+        ranking = tracker.latest_message.get("intent_ranking") or []
+        guesses = [r["name"] for r in ranking if intent_title(r["name"])][:2]
+        buttons = [{"title": intent_title(g), "payload": f"/{g}"} for g in guesses]
+        say(
+            dispatcher,
+            "我没太听懂，您是想问：",
+            buttons + [{"title": "都不是", "payload": "/faq_menu"}],
+        )
+        return []
+
+
+def _misunderstandings_in_a_row(events: list[dict]) -> int:
+    count = 0
+    for event in reversed(events):
+        if event.get("event") != "user":
+            continue
+        if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+class ActionCancel(Action):
+    def name(self) -> str:
+        return "action_cancel"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        dispatcher.utter_message(response="utter_cancelled")
+        return [
+            ActiveLoop(None),
+            SlotSet("requested_slot", None),
+            SlotSet("goal", None),
+            *clear_flow(),
+        ]

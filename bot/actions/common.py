@@ -1,0 +1,101 @@
+"""Pieces every action uses: who is talking, whom the conversation is about, the menu."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.actions import context
+from services import accounts
+from services.models import Binding, ChannelAccount, Person
+from services.regions import policy_for
+
+MENU = [
+    {"title": "我要认证", "payload": "/start_certification"},
+    {"title": "认证查询", "payload": "/check_status"},
+    {"title": "帮家人认证", "payload": "/certify_for_relative"},
+    {"title": "常见问题", "payload": "/faq_menu"},
+]
+HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
+# Slots a finished flow clears, so the next flow never reuses another person's answers.
+FLOW_SLOTS = ("person_name", "id_number", "relation", "subject", "method")
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    with context.current().database.session() as session:
+        yield session
+
+
+def today() -> dt.date:
+    return dt.date.today()
+
+
+def channel_and_user(tracker: Tracker) -> tuple[str, str]:
+    """Conversation ids are ``<channel>:<platform user id>`` (see UserMessage)."""
+    channel, _, user = tracker.sender_id.partition(":")
+    return (channel, user) if user else ("rest", channel)
+
+
+def account_of(session: Session, tracker: Tracker) -> ChannelAccount:
+    channel, user = channel_and_user(tracker)
+    return accounts.account_for(session, channel, user[:128])
+
+
+def person_by_no(session: Session, person_no: str | None) -> Person | None:
+    if not person_no:
+        return None
+    return session.scalars(select(Person).where(Person.person_no == person_no)).one_or_none()
+
+
+def subject_person(session: Session, tracker: Tracker) -> Person | None:
+    """The person this conversation is about: verified earlier, or the account's only binding.
+
+    ``verified_person`` is only ever set by actions after a name + ID match or from the
+    account's own bindings, so it cannot point at someone the user has not proven to know.
+    """
+    account = account_of(session, tracker)
+    bound = accounts.bound_people(session, account)
+    chosen = tracker.get_slot("verified_person")
+    for person, _relation in bound:
+        if person.person_no == chosen:
+            return person
+    return bound[0][0] if len(bound) == 1 else None
+
+
+def region_code(tracker: Tracker, person: Person | None = None) -> str | None:
+    return (person.region_code if person else None) or tracker.get_slot("region")
+
+
+def hotline(tracker: Tracker, person: Person | None = None) -> str:
+    return policy_for(region_code(tracker, person)).hotline or "12333"
+
+
+def relation_label(relation: str) -> str:
+    return "本人" if relation == "self" else relation
+
+
+def people_buttons(bound: list[tuple[Person, str]], *, add_new: bool) -> list[dict]:
+    """'为谁认证？' choices: people the account has already proven to know, by index."""
+    buttons = [
+        {
+            "title": f"{relation_label(relation)} {person.name}",
+            "payload": f'/choose_person{{"subject":"{index}"}}',
+        }
+        for index, (person, relation) in enumerate(bound)
+    ]
+    if add_new and len(bound) < Binding.MAX_PER_ACCOUNT:
+        buttons.append({"title": "添加家人", "payload": '/choose_person{"subject":"new"}'})
+    if not any(relation == "self" for _person, relation in bound):
+        buttons.append({"title": "我自己", "payload": '/choose_person{"subject":"self"}'})
+    return buttons
+
+
+def say(dispatcher: CollectingDispatcher, text: str, buttons: list[dict] | None = None) -> None:
+    dispatcher.utter_message(text=text, buttons=buttons or [])

@@ -1,0 +1,43 @@
+"""What actions need from outside the tracker: the database and the photo folder.
+
+The embedded engine hands its own in per call (a context variable, so several apps in one
+process — as in tests — never mix). Under a standalone action server
+(``python -m rasa_sdk --actions bot.actions``) they come from ``DATABASE_URL`` / ``PHOTO_DIR``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.db import Database
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    database: Database
+    photo_dir: Path
+
+
+_current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
+    "action_context", default=None
+)
+
+
+async def run_in(scope: ActionContext, awaitable):
+    _current.set(scope)
+    return await awaitable
+
+
+def current() -> ActionContext:
+    return _current.get() or _from_environment()
+
+
+@functools.cache
+def _from_environment() -> ActionContext:
+    url = os.environ.get("DATABASE_URL") or "sqlite:///instance/pension.db"
+    photo_dir = Path(os.environ.get("PHOTO_DIR") or "instance/photos")
+    return ActionContext(Database(url), photo_dir)

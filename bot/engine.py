@@ -1,0 +1,414 @@
+"""The dialogue engine: one interface, two implementations.
+
+* :class:`EmbeddedEngine` (default) runs the Rasa project in-process: the embedded NLU parses,
+  the rules and forms of ``nlu/`` decide, and the ``rasa_sdk`` actions of ``bot.actions`` act —
+  called through rasa_sdk's own ``ActionExecutor``, exactly as an action server would call them.
+* :class:`bot.rasa_engine.RasaEngine` (``RASA_URL`` set) hands each message to a Rasa server.
+
+Both take a per-sender lock, so one person's messages are handled one at a time, and both stay
+silent while a human has taken the conversation over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Protocol
+
+from rasa_sdk.executor import ActionExecutor
+
+from bot.actions import context as action_context
+from bot.domain import Domain, RuleBook
+from bot.messages import BotMessage, Button, UserMessage
+from bot.stores import Stores
+from bot.uploads import UploadParking
+from services import handoffs
+from services.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 2000  # longer messages are cut: nobody types more, a script might
+MAX_EVENTS = 80  # events kept per tracker: enough for the fallback count and forms
+MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
+# Inside a form, typed text answers the question asked unless the NLU is this sure the user
+# asked something else ("确认按钮是灰色的" while we wait for a name).
+INTERRUPT_CONFIDENCE = 0.7
+# Payload entities a button may carry; everything else in a typed "/intent{…}" is ignored,
+# so nobody can set e.g. verified_person by typing a payload.
+PAYLOAD_ENTITIES = {"subject", "method", "region"}
+EVENT_INTENTS = {
+    "subscribe": "greet",
+    "menu:CERTIFY": "start_certification",
+    "menu:STATUS": "check_status",
+    "menu:FAQ": "faq_menu",
+    "menu:RELATIVE": "certify_for_relative",
+}
+PAYLOAD = re.compile(r"^/(?P<intent>[\w/]+)(?P<entities>\{.*\})?$", re.S)
+
+
+class DialogueEngine(Protocol):
+    def handle(self, message: UserMessage) -> list[BotMessage]: ...
+
+
+class Conversation:
+    """One turn's view of a tracker: the Rasa tracker state plus what the bot said."""
+
+    def __init__(self, state: dict):
+        self.state = state
+        self.replies: list[BotMessage] = []
+
+    @classmethod
+    def new(cls, sender_id: str) -> Conversation:
+        return cls(
+            {
+                "sender_id": sender_id,
+                "slots": {},
+                "latest_message": {},
+                "events": [],
+                "active_loop": {},
+                "latest_action_name": None,
+                "paused": False,
+                "followup_action": None,
+                "last_buttons": [],
+            }
+        )
+
+    @property
+    def slots(self) -> dict:
+        return self.state["slots"]
+
+    @property
+    def active_loop(self) -> str | None:
+        return (self.state.get("active_loop") or {}).get("name")
+
+    def add_event(self, event: dict) -> None:
+        self.state["events"].append(event)
+        del self.state["events"][:-MAX_EVENTS]
+
+    def set_slot(self, name: str, value) -> None:
+        self.slots[name] = value
+        self.add_event({"event": "slot", "name": name, "value": value})
+
+    def set_loop(self, form: str | None) -> None:
+        self.state["active_loop"] = {"name": form} if form else {}
+        self.add_event({"event": "active_loop", "name": form})
+
+    def say(self, message: BotMessage) -> None:
+        self.replies.append(message)
+        self.add_event({"event": "bot", "text": message.text})
+        if message.buttons:
+            self.state["last_buttons"] = [
+                {"title": b.title, "payload": b.payload} for b in message.buttons
+            ]
+
+
+class EmbeddedEngine:
+    def __init__(
+        self,
+        *,
+        nlu,
+        stores: Stores,
+        database: Database,
+        photo_dir: str | Path,
+        session_ttl_seconds: int = 30 * 60,
+        domain: Domain | None = None,
+        rules: RuleBook | None = None,
+    ):
+        self.nlu = nlu
+        self.stores = stores
+        self.database = database
+        self.photo_dir = Path(photo_dir)
+        self.uploads = UploadParking(photo_dir)
+        self.session_ttl_seconds = session_ttl_seconds
+        self.domain = domain or Domain.load()
+        self.rules = rules or RuleBook.load()
+        self.executor = ActionExecutor()
+        self.executor.register_package("bot.actions")
+        self._domain_dict = self.domain.as_rasa_dict()
+
+    # -- the turn ---------------------------------------------------------------------------
+    def handle(self, message: UserMessage) -> list[BotMessage]:
+        conversation_id = message.conversation_id
+        with self.stores.locks.lock(conversation_id):
+            stored = self.stores.trackers.get(conversation_id)
+            conversation = Conversation(stored) if stored else Conversation.new(conversation_id)
+            parse = self.understand(message, conversation)
+            if parse is None:
+                return []
+            self._record_user(conversation, parse)
+            conversation.state["last_buttons"] = []  # numbers typed later refer to new buttons
+            if self._handed_off(conversation_id):
+                log.info("conversation %s is with a human; the bot stays silent", conversation_id)
+            else:
+                self._decide(conversation, parse["intent"]["name"])
+            self.stores.trackers.save(conversation_id, conversation.state, self.session_ttl_seconds)
+            return conversation.replies
+
+    def understand(self, message: UserMessage, conversation: Conversation) -> dict | None:
+        """Turn what the user did into a Rasa parse result (intent, entities, metadata)."""
+        metadata = dict(message.metadata)
+        if message.event:
+            intent = EVENT_INTENTS.get(message.event)
+            return _parse_result(f"/{intent}", intent, metadata) if intent else None
+        if message.image is not None:
+            metadata["photo_upload"] = self.uploads.park(message.image)
+            return _parse_result("/send_photo", "send_photo", metadata)
+        text = (message.text or "").strip()[:MAX_TEXT]
+        text = self._chosen_button(text, conversation) or text
+        if payload := self._payload(text, metadata):
+            return payload
+        parse = self.nlu.parse(text)
+        parse["metadata"] = metadata
+        return parse
+
+    def _chosen_button(self, text: str, conversation: Conversation) -> str | None:
+        """'2' or a button's title typed back (WeChat shows buttons as numbered lines)."""
+        buttons = conversation.state.get("last_buttons") or []
+        if text.isdigit() and 1 <= int(text) <= len(buttons):
+            return buttons[int(text) - 1]["payload"]
+        return next((b["payload"] for b in buttons if b["title"] == text), None)
+
+    def _payload(self, text: str, metadata: dict) -> dict | None:
+        match = PAYLOAD.match(text)
+        if not match:
+            return None
+        intent = match["intent"]
+        if intent.split("/")[0] not in self.domain.intents:
+            return None
+        try:
+            values = json.loads(match["entities"] or "{}")
+        except json.JSONDecodeError:
+            values = {}
+        entities = [
+            {"entity": name, "value": str(value), "start": 0, "end": 0, "extractor": "payload"}
+            for name, value in (values.items() if isinstance(values, dict) else ())
+            if name in PAYLOAD_ENTITIES
+        ]
+        return _parse_result(text, intent, metadata, entities)
+
+    def _record_user(self, conversation: Conversation, parse: dict) -> None:
+        conversation.state["latest_message"] = parse
+        conversation.add_event(
+            {
+                "event": "user",
+                "text": parse.get("text"),
+                "parse_data": {k: parse[k] for k in ("intent", "entities") if k in parse},
+                "metadata": parse.get("metadata", {}),
+            }
+        )
+        region = parse.get("metadata", {}).get("region")
+        if region and re.fullmatch(r"\d{6}", str(region)):
+            conversation.set_slot("region", str(region))
+
+    def _handed_off(self, conversation_id: str) -> bool:
+        with self.database.session() as session:
+            return handoffs.is_handed_off(session, conversation_id)
+
+    # -- policy: rules and forms ---------------------------------------------------------
+    def _decide(self, conversation: Conversation, intent: str) -> None:
+        form = conversation.active_loop
+        candidates = self._slot_candidates(conversation, form)
+        if form:
+            rule = self.rules.for_intent(intent, form)
+            answers_form = set(self.domain.form_slots(form)) & candidates.keys()
+            confident = conversation.state["latest_message"]["intent"]["confidence"]
+            if (
+                rule
+                and rule.loop_condition == form
+                and (confident >= INTERRUPT_CONFIDENCE or not answers_form)
+            ):
+                # A question or "stop" in the middle of a form; typed text is not a slot value.
+                self._set_slots(conversation, self._slot_candidates(conversation, form, False))
+                self._run_rule(conversation, rule)
+            elif answers_form:
+                self._form_step(conversation, form, candidates)
+            else:
+                self._set_slots(conversation, candidates)
+                if rule:
+                    self._run_rule(conversation, rule)
+                if conversation.active_loop == form:
+                    self._form_step(conversation, form, {})
+            return
+        self._set_slots(conversation, candidates)
+        rule = self.rules.for_intent(intent, None)
+        if rule:
+            self._run_rule(conversation, rule)
+        else:
+            self._run(
+                conversation, "action_clarify" if intent == "nlu_fallback" else "utter_what_next"
+            )
+
+    def _run_rule(self, conversation: Conversation, rule) -> None:
+        for action in rule.actions:
+            self._run(conversation, action)
+            if self._stopped(conversation):
+                return
+        if rule.resumes_form and conversation.active_loop == rule.resumes_form:
+            self._form_step(conversation, rule.resumes_form, {})
+
+    def _stopped(self, conversation: Conversation) -> bool:
+        return self._handed_off(conversation.state["sender_id"])
+
+    def _run(self, conversation: Conversation, action: str, depth: int = 0) -> None:
+        if depth > MAX_ACTIONS_PER_TURN:
+            log.error("too many chained actions in %s", conversation.state["sender_id"])
+            return
+        conversation.state["latest_action_name"] = action
+        conversation.add_event({"event": "action", "name": action})
+        if action.startswith("utter_"):
+            self._utter(conversation, action)
+        elif action in self.domain.forms:
+            self._form_step(conversation, action, {}, depth=depth)
+        else:
+            followup = self._custom_action(conversation, action)
+            if followup:
+                self._run(conversation, followup, depth + 1)
+
+    def _custom_action(self, conversation: Conversation, action: str) -> str | None:
+        """Run a rasa_sdk action through the ActionExecutor; apply its events; return a follow-up."""
+        result = self._execute(conversation, action)
+        for response in result.responses:
+            self._say_response(conversation, response)
+        followup = None
+        for event in result.events:
+            kind = event.get("event")
+            if kind == "slot":
+                conversation.set_slot(event["name"], event.get("value"))
+            elif kind == "active_loop":
+                conversation.set_loop(event.get("name"))
+            elif kind == "followup":
+                followup = event.get("name")
+        return followup
+
+    def _execute(self, conversation: Conversation, action: str):
+        call = {
+            "next_action": action,
+            "sender_id": conversation.state["sender_id"],
+            "tracker": conversation.state,
+            "domain": self._domain_dict,
+            "version": "3.6.21",
+        }
+        scope = action_context.ActionContext(self.database, self.photo_dir)
+        return asyncio.run(action_context.run_in(scope, self.executor.run(call)))
+
+    def _form_step(self, conversation: Conversation, form: str, candidates: dict, depth=0) -> None:
+        """Rasa's form loop: validate what came in, ask for the next slot or submit."""
+        required = self.domain.form_slots(form)
+        if conversation.active_loop != form:
+            conversation.set_loop(form)
+            candidates = self._slot_candidates(conversation, form) | candidates
+            prefilled = {s: conversation.slots[s] for s in required if conversation.slots.get(s)}
+            candidates = prefilled | candidates
+        if candidates:
+            self._set_slots(conversation, candidates)  # slot events last: slots_to_validate()
+            if f"validate_{form}" in self.executor.actions:
+                self._custom_action(conversation, f"validate_{form}")
+        missing = next((slot for slot in required if not conversation.slots.get(slot)), None)
+        if missing:
+            conversation.set_slot("requested_slot", missing)
+            self._utter(conversation, f"utter_ask_{missing}")
+            return
+        conversation.set_loop(None)
+        conversation.set_slot("requested_slot", None)
+        submit = self.rules.after(form)
+        for action in submit.actions if submit else ():
+            self._run(conversation, action, depth + 1)
+
+    # -- slots ----------------------------------------------------------------------------
+    def _slot_candidates(
+        self, conversation: Conversation, form: str | None, with_text: bool = True
+    ) -> dict:
+        """Values the latest message offers, by the slots' mappings in the domain."""
+        parse = conversation.state["latest_message"]
+        intent = parse.get("intent", {}).get("name")
+        requested = conversation.slots.get("requested_slot") if form else None
+        found: dict = {}
+        for slot, spec in self.domain.slots.items():
+            for mapping in spec.get("mappings", []):
+                if not _conditions_hold(mapping, form, requested):
+                    continue
+                if intent in mapping.get("not_intent", []):
+                    continue
+                if mapping.get("type") == "from_text" and not with_text:
+                    continue
+                value = _mapped_value(mapping, parse)
+                if value is not None:
+                    found[slot] = value
+                    break
+        return found
+
+    def _set_slots(self, conversation: Conversation, values: dict) -> None:
+        for name, value in values.items():
+            conversation.set_slot(name, value)
+
+    # -- saying things --------------------------------------------------------------------
+    def _utter(self, conversation: Conversation, name: str) -> None:
+        response = self.domain.response(name)
+        if response is None:
+            log.error("no response %s in the domain", name)
+            return
+        self._say_response(conversation, response)
+
+    def _say_response(self, conversation: Conversation, response: dict) -> None:
+        if response.get("response"):
+            self._utter(conversation, response["response"])
+            return
+        text = response.get("text")
+        if text:
+            text = _fill(text, conversation.slots)
+        buttons = tuple(Button(b["title"], b["payload"]) for b in response.get("buttons") or [])
+        custom = response.get("custom") or response.get("json_message") or None
+        link = (custom or {}).pop("link", None) if custom else None
+        conversation.say(
+            BotMessage(
+                text=text,
+                buttons=buttons,
+                image=response.get("image"),
+                link=link,
+                custom=custom or None,
+            )
+        )
+
+
+def _parse_result(text: str, intent: str, metadata: dict, entities: list | None = None) -> dict:
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "intent_ranking": [{"name": intent, "confidence": 1.0}],
+        "entities": entities or [],
+        "metadata": metadata,
+    }
+
+
+def _conditions_hold(mapping: dict, form: str | None, requested: str | None) -> bool:
+    conditions = mapping.get("conditions")
+    if not conditions:
+        return True
+    return any(
+        c.get("active_loop") == form
+        and ("requested_slot" not in c or c["requested_slot"] == requested)
+        for c in conditions
+    )
+
+
+def _mapped_value(mapping: dict, parse: dict):
+    kind = mapping.get("type")
+    if kind == "from_entity":
+        return next(
+            (e["value"] for e in parse.get("entities", []) if e["entity"] == mapping["entity"]),
+            None,
+        )
+    if kind == "from_text":
+        text = parse.get("text") or ""
+        return text if text and not text.startswith("/") else None
+    if kind == "from_intent" and parse.get("intent", {}).get("name") == mapping.get("intent"):
+        return mapping.get("value")
+    return None
+
+
+def _fill(text: str, slots: dict) -> str:
+    """Rasa fills ``{slot}`` in responses; unknown names stay as they are."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(slots.get(m[1], m[0]) or ""), text)

@@ -1,0 +1,24 @@
+"""JSON error answers: every client mistake is a 4xx with a reason, never a 500 page."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from bot.stores import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return jsonify(error=error.name, message=error.description), error.code
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(error: StoreUnavailable):
+        log.error("store unavailable: %s", error)
+        body = {"error": "Service Unavailable", "message": "会话存储暂时不可用，请稍后再试"}
+        return jsonify(body), 503, {"Retry-After": "5"}

@@ -1,0 +1,83 @@
+"""Settings: defaults < instance ``config.py`` < environment variables < explicit overrides.
+
+Every key below may be set as an environment variable of the same name. Nothing is required:
+with nothing set the service runs on its embedded defaults (SQLite in the instance folder,
+in-memory stores, the embedded NLU, jobs inline, a demo roster).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS: dict[str, object] = {
+    "SECRET_KEY": None,  # generated once into the instance folder when not configured
+    "DATABASE_URL": None,  # default: sqlite:///<instance>/pension.db
+    "REDIS_URL": None,  # unset: in-memory stores, jobs run inline
+    "REDIS_PREFIX": "pension:",
+    "RASA_URL": None,  # set: dialogue by a Rasa server over HTTP
+    "LOAD_DEMO_ROSTER": None,  # default: on with the embedded SQLite database only
+    "AUTO_MIGRATE": None,  # default: on with the embedded SQLite database only
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # a phone photo fits; anything bigger is refused
+    "PHOTO_DIR": None,  # default: <instance>/photos, outside the web root
+    "CONVERSATION_TTL_SECONDS": 30 * 60,  # slots expire after 30 minutes of silence
+    "WECHAT_TOKEN": None,
+    "WECHAT_APPID": None,
+    "WECHAT_SECRET": None,
+    "WECHAT_AES_KEY": None,
+    "WECHAT_TEMPLATE_ID": None,
+    "ALIPAY_APP_ID": None,
+    "ALIPAY_APP_PRIVATE_KEY": None,
+    "ALIPAY_PUBLIC_KEY": None,
+    "ALIPAY_SERVER_URL": None,
+}
+
+_INT_KEYS = {"MAX_CONTENT_LENGTH", "CONVERSATION_TTL_SECONDS"}
+_BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
+
+
+def _from_environment() -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key in DEFAULTS:
+        raw = os.environ.get(key)
+        if raw is None or raw == "":
+            continue
+        if key in _INT_KEYS:
+            found[key] = int(raw)
+        elif key in _BOOL_KEYS:
+            found[key] = raw.strip().lower() in {"1", "true", "yes", "on"}
+        else:
+            found[key] = raw
+    return found
+
+
+def configure(config, instance_path: str, overrides: dict | None = None) -> None:
+    """Fill a Flask ``config`` mapping in precedence order and derive the embedded defaults."""
+    config.from_mapping(DEFAULTS)
+    config.from_pyfile("config.py", silent=True)
+    config.update(_from_environment())
+    config.update(overrides or {})
+
+    instance = Path(instance_path)
+    embedded = not config["DATABASE_URL"]
+    if embedded:
+        instance.mkdir(parents=True, exist_ok=True)
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'pension.db'}"
+    for key in ("LOAD_DEMO_ROSTER", "AUTO_MIGRATE"):
+        if config[key] is None:
+            config[key] = embedded
+    if not config["PHOTO_DIR"]:
+        config["PHOTO_DIR"] = str(instance / "photos")
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _instance_secret(instance)
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random key kept in the instance folder, so sessions survive a restart."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,86 @@
+"""Rasa-compatible HTTP API: the REST channel and the NLU parse endpoint.
+
+* ``POST /webhooks/rest/webhook`` — Rasa's REST input channel
+  (https://rasa.com/docs/rasa/connectors/your-own-website#rest-channels):
+  ``{"sender", "message", "metadata"}`` in, a list of ``{"recipient_id", "text", "buttons", …}`` out.
+  A photo comes as ``"message": "/image"`` with ``metadata.image_base64``.
+* ``POST /model/parse`` — Rasa's NLU HTTP API (https://rasa.com/docs/rasa/pages/http-api).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from bot.messages import UserMessage
+
+blueprint = Blueprint("rest", __name__)
+
+MAX_MESSAGE_CHARS = 5000
+MAX_SENDER_CHARS = 128
+SENDER_RATE_LIMIT = (30, 60)  # messages per sender per minute: a person never types faster
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="request body must be a JSON object")
+    return body
+
+
+def text_field(body: dict, name: str, limit: int, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        abort(400, description=f"'{name}' must be a non-empty string")
+    if len(value) > limit:
+        abort(413, description=f"'{name}' is longer than {limit} characters")
+    return value
+
+
+@blueprint.post("/webhooks/rest/webhook")
+def rest_webhook():
+    body = json_body()
+    sender = text_field(body, "sender", MAX_SENDER_CHARS)
+    text = text_field(body, "message", MAX_MESSAGE_CHARS)
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        abort(400, description="'metadata' must be an object")
+    channel = metadata.get("channel") or "rest"
+    if channel not in {"rest", "web", "shell"}:
+        abort(400, description="metadata.channel must be rest, web or shell")
+
+    limit, per = SENDER_RATE_LIMIT
+    stores = current_app.extensions["stores"]
+    if not stores.rate_limits.allow(f"{channel}:{sender}", limit, per):
+        abort(429, description="too many messages; please wait a minute")
+
+    image = _image(metadata) if text.strip() == "/image" else None
+    message = UserMessage(
+        sender=sender,
+        channel=channel,
+        text=None if image is not None else text,
+        image=image,
+        metadata={k: v for k, v in metadata.items() if k in {"region"}},
+    )
+    replies = current_app.extensions["engine"].handle(message)
+    return jsonify([reply.to_rest(sender) for reply in replies])
+
+
+def _image(metadata: dict) -> bytes:
+    encoded = metadata.get("image_base64")
+    if not isinstance(encoded, str) or not encoded:
+        abort(400, description="a '/image' message needs metadata.image_base64")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        abort(400, description="metadata.image_base64 is not valid base64")
+
+
+@blueprint.post("/model/parse")
+def model_parse():
+    text = text_field(json_body(), "text", MAX_MESSAGE_CHARS, required=False) or ""
+    return jsonify(current_app.extensions["nlu"].parse(text))

@@ -1,0 +1,1 @@
+"""Staff web console (review queue, home visits, roster, reports)."""

@@ -1,0 +1,1 @@
+"""The domain: roster, certification policy, records, reviews, home visits. No Flask here."""

@@ -1,0 +1,262 @@
+"""数据库模型：参保人名册、渠道账号与绑定、认证记录、待遇状态、上门认证、照片审核、转人工、员工、审计日志。
+
+One schema for SQLite (embedded default) and PostgreSQL; Alembic migrations in
+``services/migrations`` create it. Plain SQLAlchemy 2 — no Flask here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so Alembic migrations match on SQLite and PostgreSQL alike.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class BenefitType(enum.StrEnum):
+    institution = "institution"  # 机关事业
+    enterprise = "enterprise"  # 企业职工
+    resident = "resident"  # 城乡居民
+    unemployment = "unemployment"  # 失业
+    work_injury = "work_injury"  # 工伤长期待遇
+    dependent = "dependent"  # 供养直系亲属
+
+
+class PaymentStatus(enum.StrEnum):
+    normal = "normal"
+    suspended = "suspended"
+    stopped = "stopped"
+
+
+class CertificationMethod(enum.StrEnum):
+    face = "face"
+    photo_review = "photo_review"
+    home_visit = "home_visit"
+    info_comparison = "info_comparison"
+    app = "app"
+
+
+class CertificationResult(enum.StrEnum):
+    passed = "passed"
+    failed = "failed"
+
+
+def _enum(kind: type[enum.Enum], name: str) -> Enum:
+    # Stored as VARCHAR + CHECK on both engines: no PostgreSQL enum types to migrate.
+    return Enum(kind, name=name, native_enum=False, length=20, validate_strings=True)
+
+
+class Person(Base):
+    """A pension recipient from the roster (参保人)."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    gender: Mapped[str] = mapped_column(String(1))  # 'M' / 'F', derived from the ID number
+    birth_date: Mapped[dt.date] = mapped_column(Date)  # derived from the ID number
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    benefit_type: Mapped[BenefitType] = mapped_column(_enum(BenefitType, "benefit_type"))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    unit_name: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus, "payment_status"))
+    last_certified_on: Mapped[dt.date | None] = mapped_column(Date)
+    address: Mapped[str | None] = mapped_column(String(256))
+    overseas: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    bindings: Mapped[list[Binding]] = relationship(back_populates="person")
+    certifications: Mapped[list[CertificationRecord]] = relationship(
+        back_populates="person", order_by="CertificationRecord.certified_at"
+    )
+
+
+class ChannelAccount(Base):
+    """A user of one platform: a WeChat openid, an Alipay user id, a REST sender."""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    last_inbound_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    bindings: Mapped[list[Binding]] = relationship(back_populates="account")
+
+
+class Binding(Base):
+    """An account certifies for a person: themself (relation 'self') or a relative."""
+
+    __tablename__ = "bindings"
+    __table_args__ = (UniqueConstraint("account_id", "person_id"),)
+
+    MAX_PER_ACCOUNT = 4  # guangxi-2020-certification-notice.txt 附件2 一 第三步
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))  # 'self', 妈妈, 父亲, 岳母, …
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    account: Mapped[ChannelAccount] = relationship(back_populates="bindings")
+    person: Mapped[Person] = relationship(back_populates="bindings")
+
+
+class CertificationRecord(Base):
+    """One certification attempt and its outcome."""
+
+    __tablename__ = "certification_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    method: Mapped[CertificationMethod] = mapped_column(
+        _enum(CertificationMethod, "certification_method")
+    )
+    certified_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    result: Mapped[CertificationResult] = mapped_column(
+        _enum(CertificationResult, "certification_result")
+    )
+    evidence: Mapped[dict | None] = mapped_column(JSON)
+    operator: Mapped[str | None] = mapped_column(String(64))  # staff username, or None
+    channel: Mapped[str | None] = mapped_column(String(16))
+
+    person: Mapped[Person] = relationship(back_populates="certifications")
+
+
+class PaymentStatusChange(Base):
+    """Payment-status history: normal → suspended → resumed (with back pay) / stopped."""
+
+    __tablename__ = "payment_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # normal / suspended / resumed / stopped
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(256))
+    back_pay_from: Mapped[dt.date | None] = mapped_column(Date)
+    back_pay_months: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class HomeVisitRequest(Base):
+    """上门认证申请."""
+
+    __tablename__ = "home_visit_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id"))
+    address: Mapped[str] = mapped_column(String(256))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    scheduled_for: Mapped[dt.date | None] = mapped_column(Date)
+    staff_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PhotoReview(Base):
+    """A photo holding the ID card and a dated newspaper, waiting for staff review."""
+
+    __tablename__ = "photo_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id"))
+    photo_name: Mapped[str] = mapped_column(String(64))  # random name outside the web root
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reviewer: Mapped[str | None] = mapped_column(String(64))
+    decision_reason: Mapped[str | None] = mapped_column(String(256))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Handoff(Base):
+    """转人工：一个会话交给工作人员，机器人暂停回复，直到释放或满 24 小时。
+
+    At most one open handoff (``released_at`` NULL) per conversation, enforced by the partial
+    unique index ``uq_handoffs_conversation_id`` on both SQLite and PostgreSQL.
+    """
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        Index(
+            "uq_handoffs_conversation_id",
+            "conversation_id",
+            unique=True,
+            postgresql_where=text("released_at IS NULL"),
+            sqlite_where=text("released_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(String(256))  # last user text, ID numbers masked
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    released_by: Mapped[str | None] = mapped_column(String(64))  # staff username or 'expired'
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), default="reviewer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditLog(Base):
+    """Every staff action (and every system action on a person's payment)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSON)

@@ -1,0 +1,245 @@
+"""Conversations through the Rasa-compatible REST channel, on real PostgreSQL and Redis with the
+demo roster: what a retiree or a relative would type, and what they would read back."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main as cli
+from services.demo_roster import demo_rows
+
+FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
+ROSTER = {row["person_no"]: row for row in demo_rows()}
+
+
+def ident(person_no: str) -> tuple[str, str]:
+    row = ROSTER[person_no]
+    return row["name"], row["id_number"]
+
+
+class Chat:
+    """One person typing into the REST channel."""
+
+    def __init__(self, client, region: str | None = None):
+        self.client = client
+        self.sender = f"user-{uuid.uuid4().hex[:8]}"
+        self.region = region
+
+    def say(self, text: str) -> list[dict]:
+        metadata = {"region": self.region} if self.region else {}
+        response = self.client.post(
+            "/webhooks/rest/webhook",
+            json={"sender": self.sender, "message": text, "metadata": metadata},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    def send_photo(self, data: bytes) -> list[dict]:
+        response = self.client.post(
+            "/webhooks/rest/webhook",
+            json={
+                "sender": self.sender,
+                "message": "/image",
+                "metadata": {"image_base64": base64.b64encode(data).decode()},
+            },
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+
+def text_of(replies: list[dict]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+def buttons_of(replies: list[dict]) -> list[str]:
+    return [b["title"] for r in replies for b in r.get("buttons", [])]
+
+
+@pytest.fixture
+def chat(client):
+    return Chat(client)
+
+
+def test_greeting_offers_the_menu(chat):
+    replies = chat.say("你好")
+    assert all(r["recipient_id"] == chat.sender for r in replies)
+    assert {"我要认证", "认证查询", "常见问题"} <= set(buttons_of(replies))
+
+
+def test_name_and_id_in_one_message_already_certified_person_gets_dates(chat):
+    name, id_number = ident("DEMO0001")  # certified this month (Shaanxi: once a year)
+    reply = text_of(chat.say(f"我叫{name}身份证{id_number}我要认证"))
+    assert re.search(r"您已于\d{4}年\d{1,2}月\d{1,2}日完成本年度认证", reply)
+    assert re.search(r"下次请在\d{4}年\d{1,2}月\d{1,2}日前认证", reply)
+
+
+def test_person_due_is_offered_face_photo_or_home_visit(chat):
+    name, id_number = ident("DEMO0002")
+    chat.say("我要认证")
+    chat.say(name)
+    replies = chat.say(id_number)
+    assert {"刷脸认证", "拍照认证", "上门认证"} <= set(buttons_of(replies))
+    assert "陕西养老保险" in text_of(replies)
+
+
+def test_form_asks_for_name_then_id_and_rejects_a_wrong_checksum(chat):
+    name, id_number = ident("DEMO0002")
+    assert "姓名" in text_of(chat.say("怎么刷脸认证"))
+    assert "身份证" in text_of(chat.say(name))
+    wrong = id_number[:-1] + ("1" if id_number[-1] != "1" else "2")
+    reply = text_of(chat.say(wrong))
+    assert "校验" in reply or "不对" in reply
+    assert "身份证" in reply  # asked again
+    assert "认证方式" in text_of(chat.say(id_number))
+
+
+def test_id_not_in_roster_says_what_to_check(chat):
+    chat.say("我要认证")
+    chat.say("李四")
+    reply = text_of(chat.say("110101194001010012"))  # checksum-valid, not a recipient here
+    assert "没有" in reply and "身份证" in reply
+    assert "12333" in reply or "联系" in reply
+
+
+def test_homophone_name_is_pointed_out_without_revealing_the_registered_name(chat):
+    _name, id_number = ident("DEMO0001")  # 王秀兰
+    reply = text_of(chat.say(f"我叫王秀蓝 身份证号{id_number} 认证"))
+    assert "第3个字" in reply and "读音" in reply
+    assert "王秀兰" not in reply and "兰" not in reply
+
+
+def test_traditional_characters_are_converted_and_the_person_found(chat):
+    _name, id_number = ident("DEMO0002")  # 赵建国
+    chat.say("我要认证")
+    reply = text_of(chat.say("趙建國"))
+    assert "赵建国" in reply
+    assert "认证方式" in text_of(chat.say(id_number))
+
+
+def test_check_status_after_identifying_shows_dates_and_payment(chat):
+    name, id_number = ident("DEMO0003")  # overdue, suspended
+    chat.say("我认证过了没有")
+    chat.say(name)
+    reply = text_of(chat.say(id_number))
+    assert "上次认证" in reply and "暂停" in reply
+    reply = text_of(chat.say("我下次什么时候认证"))  # now bound: answered directly
+    assert name in reply and "上次认证" in reply
+
+
+def test_relative_binds_up_to_four_people_and_the_fifth_is_refused(chat):
+    relatives = [
+        ("妈妈", "DEMO0005"),
+        ("爸爸", "DEMO0002"),
+        ("岳母", "DEMO0009"),
+        ("奶奶", "DEMO0012"),
+    ]
+    for relation, person_no in relatives:
+        name, id_number = ident(person_no)
+        reply = chat.say(f"帮我{relation}认证 她叫{name} 身份证{id_number}")
+        if "为谁认证" in text_of(reply):
+            reply = chat.say("添加家人")
+            chat.say(relation)
+            chat.say(name)
+            reply = chat.say(id_number)
+        assert name in text_of(reply), text_of(reply)
+    reply = chat.say("帮家人认证")
+    assert "为谁认证" in text_of(reply)
+    assert len([t for t in buttons_of(reply) if t != "我自己"]) == 4
+    name, id_number = ident("DEMO0013")
+    reply = text_of(chat.say(f"给我爷爷认证 {name} {id_number}"))
+    assert "最多" in reply and "4" in reply
+
+
+def test_several_bound_people_get_who_buttons_and_a_tap_answers_for_that_person(chat):
+    for person_no in ("DEMO0005", "DEMO0006"):
+        name, id_number = ident(person_no)
+        chat.say(f"帮我妈认证 {name} {id_number}")
+        chat.say("谢谢")
+    replies = chat.say("查一下认证状态")
+    assert "查询谁" in text_of(replies)
+    titles = buttons_of(replies)
+    target = next(t for t in titles if "张建军" in t)
+    reply = text_of(chat.say(str(titles.index(target) + 1)))  # WeChat users type the number
+    assert "张建军" in reply and "上次认证" in reply
+
+
+def test_handoff_silences_the_bot_until_staff_release_it(app, chat):
+    assert "人工" in text_of(chat.say("转人工"))
+    assert chat.say("人呢") == []
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["handoffs"], env=_cli_env(app))
+    assert f"rest:{chat.sender}" in listed.output
+    released = runner.invoke(
+        cli, ["release-handoff", f"rest:{chat.sender}", "--by", "staff1"], env=_cli_env(app)
+    )
+    assert released.exit_code == 0, released.output
+    assert chat.say("你好") != []
+
+
+def _cli_env(app) -> dict:
+    return {
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "REDIS_PREFIX": app.config["REDIS_PREFIX"],
+        "AUTO_MIGRATE": "0",
+    }
+
+
+def test_nonsense_is_asked_back_then_a_human_and_a_phone_are_offered(chat):
+    first = chat.say("咕噜咕噜阿巴阿巴")
+    assert "没太听懂" in text_of(first) and len(buttons_of(first)) >= 2
+    second = chat.say("呜啦啦呜啦啦嘿")
+    assert "转人工" in buttons_of(second)
+    assert re.search(r"\d{5}", text_of(second))  # a phone number
+
+
+def test_unrelated_question_is_declined_politely_with_what_it_can_do(chat):
+    replies = chat.say("今天天气怎么样")
+    reply = text_of(replies)
+    assert "认证" in reply and buttons_of(replies)
+
+
+def test_faq_is_answered_for_the_users_province(client):
+    reply = text_of(Chat(client, region="610102").say("确认按钮是灰色的按不动"))
+    assert "陕西养老保险" in reply
+    reply = text_of(Chat(client, region="450000").say("一个手机号最多能给几个人认证"))
+    assert "4" in reply
+
+
+def test_faq_without_province_asks_which_province(chat):
+    replies = chat.say("多久认证一次")
+    assert {"陕西", "山西", "江西", "广西"} <= set(buttons_of(replies))
+    reply = text_of(chat.say("江西"))  # the button's title typed back
+    assert "1月" in reply and "6月" in reply
+
+
+def test_home_visit_request_gets_a_reference_number(chat):
+    chat.say("老人瘫痪在床能上门认证吗")
+    chat.say("太原市迎泽区桃园北路12号3单元")
+    chat.say("13912345678")
+    reply = text_of(chat.say("卧床不起"))
+    assert re.search(r"SM\d{8}-\d{4}", reply)
+    assert "139****5678" in reply
+
+
+def test_photo_review_after_identifying_accepts_a_real_photo_and_rejects_a_fake(chat):
+    name, id_number = ident("DEMO0011")  # no smartphone: photo review
+    chat.say("能不能拍照认证")
+    chat.say(name)
+    assert "照片" in text_of(chat.say(id_number))
+    rejected = text_of(chat.send_photo(b"this is not a picture at all"))
+    assert "照片" in rejected and "重新" in rejected
+    accepted = text_of(chat.send_photo((FACES / "obama.jpg").read_bytes()))
+    assert "收到" in accepted and "审核" in accepted
+
+
+def test_cancel_in_the_middle_of_a_form(chat):
+    chat.say("我要认证")
+    assert "取消" in text_of(chat.say("不用了"))
+    assert "我要认证" in buttons_of(chat.say("谢谢"))

@@ -1,0 +1,144 @@
+"""Shared fixtures: real PostgreSQL and Redis, each test run in its own schema / key prefix.
+
+Addresses come from ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` (else ``DATABASE_URL`` /
+``REDIS_URL``, else this machine's local servers). A missing server skips the tests that need
+it on a developer's machine and fails them loudly under CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis
+from sqlalchemy import text
+
+from services.db import Database, normalise_url
+from services.models import Base
+
+POSTGRES_URL = normalise_url(
+    os.environ.get("TEST_DATABASE_URL")
+    or os.environ.get("DATABASE_URL")
+    or "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = (
+    os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def service_missing(what: str, error: Exception):
+    message = f"{what} is not reachable ({error.__class__.__name__}: {error})"
+    if IN_CI:
+        pytest.fail(f"{message} — CI must run against it", pytrace=False)
+    pytest.skip(message)
+
+
+def schema_url(url: str, schema: str) -> str:
+    """The same database with ``search_path`` set to one schema (libpq ``options``)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A private schema in the test PostgreSQL database, migrated to head, dropped at the end."""
+    schema = f"test_{RUN_ID}"
+    admin = Database(POSTGRES_URL)
+    try:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # noqa: BLE001 — any connection failure means "not reachable"
+        service_missing("PostgreSQL", error)
+    url = schema_url(POSTGRES_URL, schema)
+    migrator = Database(url)
+    migrator.upgrade()
+    migrator.dispose()
+    yield url
+    with admin.engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_url):
+    database = Database(postgres_url)
+    yield database
+    database.dispose()
+
+
+def empty_tables(database: Database) -> None:
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def db(postgres_database):
+    """The PostgreSQL database, emptied after each test."""
+    yield postgres_database
+    empty_tables(postgres_database)
+
+
+@pytest.fixture
+def app_config(postgres_url, redis_url, redis_prefix, tmp_path):
+    """Settings of a service on real PostgreSQL and Redis with the demo roster loaded."""
+    return {
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": redis_prefix,
+        "SECRET_KEY": "test-secret",
+        "AUTO_MIGRATE": False,
+        "LOAD_DEMO_ROSTER": True,
+        "PHOTO_DIR": str(tmp_path / "photos"),
+        "TESTING": True,
+    }
+
+
+@pytest.fixture
+def app(app_config, postgres_database):
+    from bot import create_app
+
+    application = create_app(app_config)
+    yield application
+    application.extensions["db"].dispose()
+    empty_tables(postgres_database)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'test.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def redis_url():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        service_missing("Redis", error)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url):
+    """A key prefix private to this test; its keys are deleted afterwards."""
+    prefix = f"test:{RUN_ID}:{uuid.uuid4().hex[:6]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
