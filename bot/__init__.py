@@ -72,3 +72,4 @@ def _blueprints(app: Flask) -> None:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(rest.blueprint)
     app.register_blueprint(__import__("channels.webchat").webchat.blueprint)
+    app.register_blueprint(__import__("channels.wechat").wechat.blueprint)

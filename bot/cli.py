@@ -104,6 +104,21 @@ def worker() -> None:
     Worker([QUEUE_NAME], connection=connection).work(with_scheduler=False)
 
 
+@main.command("wechat-menu")
+def wechat_menu() -> None:
+    """Create the Official Account menu 我要认证 / 认证查询 / 常见问题 (needs WECHAT_APPID/SECRET)."""
+    from wechatpy.exceptions import WeChatClientException
+
+    from channels.wechat_api import MENU, create_menu
+
+    app = create_app({"LOAD_DEMO_ROSTER": False, "AUTO_MIGRATE": False})
+    try:
+        create_menu(app)
+    except (RuntimeError, WeChatClientException) as error:
+        raise click.ClickException(f"menu not created: {error}") from error
+    click.echo("menu created: " + " / ".join(b["name"] for b in MENU["button"]))
+
+
 @main.command()
 @click.option("--sender", default="shell-user", show_default=True, help="conversation id to use")
 @click.option("--region", default=None, help="6-digit region code sent with each message")

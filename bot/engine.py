@@ -291,7 +291,7 @@ class EmbeddedEngine:
             "domain": self._domain_dict,
             "version": "3.6.21",
         }
-        scope = action_context.ActionContext(self.database, self.photo_dir)
+        scope = action_context.ActionContext(self.database, self.photo_dir, self.stores)
         return asyncio.run(action_context.run_in(scope, self.executor.run(call)))
 
     def _form_step(self, conversation: Conversation, form: str, candidates: dict, depth=0) -> None:

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from bot.rasa_engine import RasaUnavailable
 from bot.stores import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,9 @@ def register(app: Flask) -> None:
         return jsonify(error=error.name, message=error.description), error.code
 
     @app.errorhandler(StoreUnavailable)
-    def store_unavailable(error: StoreUnavailable):
-        log.error("store unavailable: %s", error)
-        body = {"error": "Service Unavailable", "message": "会话存储暂时不可用，请稍后再试"}
+    @app.errorhandler(RasaUnavailable)
+    def part_unavailable(error: Exception):
+        # Redis or the Rasa server is down: say so plainly; the platform may retry later.
+        log.error("%s: %s", error.__class__.__name__, error)
+        body = {"error": "Service Unavailable", "message": "服务暂时不可用，请稍后再试"}
         return jsonify(body), 503, {"Retry-After": "5"}

@@ -19,7 +19,7 @@ from bot.messages import UserMessage
 blueprint = Blueprint("rest", __name__)
 
 MAX_MESSAGE_CHARS = 5000
-MAX_SENDER_CHARS = 128
+MAX_SENDER_CHARS = 100  # conversation ids are "<channel>:<sender>", at most 128
 SENDER_RATE_LIMIT = (30, 60)  # messages per sender per minute: a person never types faster
 
 

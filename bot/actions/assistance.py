@@ -190,7 +190,7 @@ class ActionReceivePhoto(Action):
             except photos.PhotoRejected as rejected:
                 say(
                     dispatcher,
-                    f"{rejected}，请重新拍一张清楚的照片发给我。",
+                    rejected.reason,
                     [
                         {"title": "照片要求", "payload": "/faq/photo_requirements"},
                         {"title": "申请上门认证", "payload": '/choose_method{"method":"visit"}'},
@@ -238,7 +238,7 @@ class ActionSubmitHomeVisit(Action):
             except home_visits.InvalidHomeVisitRequest as invalid:
                 say(
                     dispatcher,
-                    f"{invalid}，请重新申请。",
+                    invalid.message,
                     [{"title": "重新申请", "payload": "/request_home_visit"}],
                 )
                 return cleared

@@ -12,11 +12,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions import context
 from bot.actions.common import (
     FLOW_SLOTS,
     HANDOFF_BUTTON,
     MENU,
     account_of,
+    hotline,
     people_buttons,
     say,
     subject_person,
@@ -131,9 +133,21 @@ class ActionRelativeSubmit(Action):
         return submit_identity(dispatcher, tracker, relation=tracker.get_slot("relation") or "亲属")
 
 
+# Each mismatch hint tells a little about a registered name: cap the guesses per conversation.
+IDENTITY_CHECKS_PER_HOUR = 10
+
+
 def submit_identity(dispatcher, tracker: Tracker, relation: str) -> list[dict[str, Any]]:
     name, id_number = tracker.get_slot("person_name"), tracker.get_slot("id_number")
     goal = tracker.get_slot("goal")
+    limits = context.current().stores.rate_limits
+    if not limits.allow(f"identity:{tracker.sender_id}", IDENTITY_CHECKS_PER_HOUR, 3600):
+        say(
+            dispatcher,
+            f"核对次数太多了，请一小时后再试，或拨打{hotline(tracker)}请工作人员帮您查。",
+            [HANDOFF_BUTTON],
+        )
+        return clear_flow()
     with unit_of_work() as session:
         check = identity.check_identity(session, name or "", id_number or "")
         if check.person is None or not check.matched:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.stores import Stores, make_stores
 from services.db import Database
 
 
@@ -20,6 +21,7 @@ from services.db import Database
 class ActionContext:
     database: Database
     photo_dir: Path
+    stores: Stores
 
 
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
@@ -40,4 +42,5 @@ def current() -> ActionContext:
 def _from_environment() -> ActionContext:
     url = os.environ.get("DATABASE_URL") or "sqlite:///instance/pension.db"
     photo_dir = Path(os.environ.get("PHOTO_DIR") or "instance/photos")
-    return ActionContext(Database(url), photo_dir)
+    stores = make_stores(os.environ.get("REDIS_URL"), os.environ.get("REDIS_PREFIX", "pension:"))
+    return ActionContext(Database(url), photo_dir, stores)

@@ -234,7 +234,7 @@ def test_photo_review_after_identifying_accepts_a_real_photo_and_rejects_a_fake(
     chat.say(name)
     assert "照片" in text_of(chat.say(id_number))
     rejected = text_of(chat.send_photo(b"this is not a picture at all"))
-    assert "照片" in rejected and "重新" in rejected
+    assert "照片" in rejected and "请" in rejected  # why, and what to do instead
     accepted = text_of(chat.send_photo((FACES / "obama.jpg").read_bytes()))
     assert "收到" in accepted and "审核" in accepted
 

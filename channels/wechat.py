@@ -1,0 +1,308 @@
+"""The WeChat Official Account channel: ``GET/POST /wechat`` (公众号服务器配置 → 服务器地址).
+
+* ``GET`` — server verification: ``signature`` = sha1 of the sorted token, ``timestamp`` and
+  ``nonce``; the answer is ``echostr``.
+* ``POST`` — a message or event as XML, plaintext or, with ``WECHAT_AES_KEY`` set, in safe mode
+  (``encrypt_type=aes`` + ``msg_signature``; the reply is encrypted too).
+
+A bad or missing signature, a stale timestamp or a signature reused for another message is a
+403; malformed XML, DTDs/entities (parsed with defusedxml before wechatpy sees the text),
+missing fields a 400; a body over 64 KB a 413. None of them changes anything.
+
+Each accepted message is processed once (dedupe by ``MsgId``, events by ``FromUserName`` +
+``CreateTime``) on a background thread. The request waits up to ``WECHAT_REPLY_WAIT`` seconds
+(default 4 of WeChat's 5): a result in time is the passive XML reply; otherwise the answer is
+``success`` and the result follows as customer-service messages from an RQ job. Retries that
+arrive meanwhile wait for the same result; :mod:`channels.wechat_state` makes sure exactly one
+reply goes out. Photos are downloaded and reviewed by a job (``success`` at once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+import time
+from xml.etree.ElementTree import ParseError
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+from flask import Blueprint, Response, abort, current_app, request
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from bot.messages import UserMessage
+from channels.wechat_api import masked
+from channels.wechat_jobs import deliver_replies, process_image, run_message
+from channels.wechat_state import (
+    LATE,
+    MESSAGE_TTL,
+    PASSIVE,
+    POLL_INTERVAL,
+    WAIT,
+    Outcome,
+    state_for,
+)
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("wechat", __name__)
+
+PATH = "/wechat"
+MAX_BODY = 64 * 1024
+MAX_CLOCK_SKEW = 300  # seconds between WeChat's timestamp and ours; older requests are replays
+DEFAULT_REPLY_WAIT = 4.0  # seconds of WeChat's 5 spent waiting for a passive reply
+MENU_KEYS = frozenset({"CERTIFY", "STATUS", "FAQ"})
+SUBSCRIBE_EVENTS = frozenset({"subscribe"})
+
+VOICE_NOT_UNDERSTOOD = "不好意思，这段语音我没听清。请您再说一遍，或者直接打字告诉我。"
+UNSUPPORTED = "我能看懂文字和照片，也能听语音。请打字告诉我您想办什么，或者点下方的菜单。"
+UNKNOWN_MENU = "这个菜单我还不认识。请点“我要认证”“认证查询”或“常见问题”，也可以直接打字问我。"
+
+_OPENID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_DIGITS = re.compile(r"\d{1,20}")
+
+
+def success() -> Response:
+    """WeChat's "received, no passive reply": it will not retry."""
+    return Response("success", mimetype="text/plain")
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def _token() -> str:
+    token = current_app.config.get("WECHAT_TOKEN")
+    if not token:
+        abort(404, description="the WeChat channel is not configured (WECHAT_TOKEN)")
+    return token
+
+
+def _crypto() -> WeChatCrypto | None:
+    key = current_app.config.get("WECHAT_AES_KEY")
+    if not key:
+        return None
+    return WeChatCrypto(current_app.config["WECHAT_TOKEN"], key, current_app.config["WECHAT_APPID"])
+
+
+def _verified_query(token: str) -> tuple[str, str, str]:
+    """``signature``, ``timestamp``, ``nonce`` — checked, and the timestamp recent."""
+    signature, timestamp, nonce = (
+        request.args.get(k, "") for k in ("signature", "timestamp", "nonce")
+    )
+    if (
+        not (signature and timestamp and nonce)
+        or len(nonce) > 64
+        or not _DIGITS.fullmatch(timestamp)
+    ):
+        abort(403, description="missing or malformed signature")
+    try:
+        check_signature(token, signature, timestamp, nonce)
+    except InvalidSignatureException:
+        abort(403, description="bad signature")
+    if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
+        abort(403, description="stale timestamp")
+    return signature, timestamp, nonce
+
+
+@blueprint.get(PATH)
+def verify():
+    _verified_query(_token())
+    echostr = request.args.get("echostr", "")
+    if not echostr or len(echostr) > 256:
+        abort(400, description="echostr is missing")
+    return Response(echostr, mimetype="text/plain")
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _body() -> bytes:
+    if (request.content_length or 0) > MAX_BODY:
+        abort(413)
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        abort(413)
+    if not body:
+        abort(400, description="empty body")
+    return body
+
+
+def _xml_fields(raw: bytes | str) -> dict[str, str | None]:
+    """The children of ``<xml>``: text of leaves, None for nested elements. No DTDs/entities."""
+    try:
+        root = SafeET.fromstring(raw, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        abort(400, description="malformed XML")
+    if root.tag != "xml":
+        abort(400, description="the document must be <xml>")
+    return {child.tag: None if len(child) else (child.text or "") for child in root}
+
+
+def _plaintext(raw: bytes, signature: str, timestamp: str, nonce: str, crypto) -> str:
+    """The message XML: the body, or in safe mode the decrypted ``Encrypt`` field."""
+    if crypto is None:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            abort(400, description="the body is not UTF-8")
+    if request.args.get("encrypt_type") != "aes":
+        abort(403, description="safe mode: messages must be encrypted")
+    msg_signature = request.args.get("msg_signature", "")
+    envelope = _xml_fields(raw)
+    if not msg_signature or not envelope.get("Encrypt"):
+        abort(403, description="missing msg_signature or Encrypt")
+    try:
+        return crypto.decrypt_message(
+            {"Encrypt": envelope["Encrypt"]}, msg_signature, timestamp, nonce
+        )
+    except InvalidSignatureException:
+        abort(403, description="bad msg_signature")
+    except InvalidAppIdException:
+        abort(403, description="message for another AppID")
+    except Exception:  # noqa: BLE001 — base64, padding, length: all mean a broken envelope
+        abort(400, description="cannot decrypt")
+
+
+def _field(fields: dict, name: str, pattern: re.Pattern | None = None, limit: int = 64) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        abort(400, description=f"{name} is missing or malformed")
+    value = value.strip()
+    if pattern is not None and not pattern.fullmatch(value):
+        abort(400, description=f"{name} is malformed")
+    return value
+
+
+class Inbound:
+    """One parsed message: who, its dedupe key, and what to do with it."""
+
+    def __init__(self, xml: str):
+        fields = _xml_fields(xml.encode("utf-8"))
+        self.openid = _field(fields, "FromUserName", _OPENID, 128)
+        _field(fields, "ToUserName", None, 64)
+        self.create_time = _field(fields, "CreateTime", _DIGITS)
+        self.type = _field(fields, "MsgType", None, 32).lower()
+        msg_id = fields.get("MsgId")
+        if msg_id is not None and not _DIGITS.fullmatch(msg_id.strip()):
+            abort(400, description="MsgId is malformed")
+        try:
+            self.message = parse_message(xml)  # wechatpy's typed message, for replies
+        except Exception:  # noqa: BLE001 — xmltodict on odd but well-formed XML
+            abort(400, description="unreadable message")
+        msg_id = (msg_id or "").strip()
+        self.fields = fields
+        if msg_id and int(msg_id):
+            self.key = f"m{msg_id}"
+        else:  # events have no MsgId (wechatpy: id 0): FromUserName + CreateTime, as WeChat advises
+            event = (fields.get("Event") or "").strip().lower()[:32]
+            self.key = f"e{self.openid}:{self.create_time}:{event}"
+
+    def classify(self) -> tuple[str, object]:
+        """``("engine", UserMessage)``, ``("fixed", [text])``, ``("image", media_id)`` or
+        ``("ignore", None)``."""
+        fields = self.fields
+
+        def user(**kwargs) -> UserMessage:
+            return UserMessage(sender=self.openid, channel="wechat", **kwargs)
+
+        if self.type == "text":
+            return "engine", user(text=fields.get("Content") or "")
+        if self.type == "voice":
+            recognition = (fields.get("Recognition") or "").strip()
+            if recognition:
+                return "engine", user(text=recognition)
+            return "fixed", [VOICE_NOT_UNDERSTOOD]
+        if self.type == "image":
+            return "image", _field(fields, "MediaId", None, 256)
+        if self.type != "event":
+            return "fixed", [UNSUPPORTED]
+        event = (fields.get("Event") or "").strip().lower()
+        if event in SUBSCRIBE_EVENTS:
+            return "engine", user(event="subscribe")
+        if event == "click":
+            key = (fields.get("EventKey") or "").strip()
+            if key in MENU_KEYS:
+                return "engine", user(event=f"menu:{key}")
+            return "fixed", [UNKNOWN_MENU]
+        return "ignore", None  # unsubscribe, VIEW, LOCATION, template receipts, …
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@blueprint.post(PATH)
+def receive():
+    started = time.monotonic()
+    received_at = dt.datetime.now(dt.UTC)
+    token = _token()
+    raw = _body()
+    signature, timestamp, nonce = _verified_query(token)
+    crypto = _crypto()
+    inbound = Inbound(_plaintext(raw, signature, timestamp, nonce, crypto))
+    kind, payload = inbound.classify()
+    if kind == "ignore":
+        return success()
+
+    app = current_app._get_current_object()
+    state = state_for(app)
+    if not state.bind_signature(request.args.get("msg_signature") or signature, inbound.key):
+        abort(403, description="this signature was issued for another message")
+    first = app.extensions["stores"].dedupe.first_time(f"wechat:{inbound.key}", MESSAGE_TTL)
+    attempt = state.arrive(inbound.key)
+    done = None
+    if first:
+        ticket = state.take_ticket(inbound.openid)
+        if kind == "image":
+            app.extensions["jobs"].enqueue(
+                process_image, inbound.openid, payload, inbound.key, ticket, received_at.isoformat()
+            )
+            state.claim(inbound.key, attempt, give_up=True)  # the job answers; retries stand aside
+            return success()
+        done = threading.Event()
+        message, fixed = (payload, None) if kind == "engine" else (None, payload)
+        threading.Thread(
+            target=run_message,
+            args=(app, inbound.key, inbound.openid, message, fixed, ticket, received_at, done),
+            name=f"wechat-{inbound.key}",
+            daemon=True,
+        ).start()
+    else:
+        log.info(
+            "retry %d of WeChat message %s from %s", attempt, inbound.key, masked(inbound.openid)
+        )
+
+    wait = float(app.config.get("WECHAT_REPLY_WAIT") or DEFAULT_REPLY_WAIT)
+    outcome = _await_result(state, inbound.key, attempt, started + wait, done)
+    if outcome.kind == PASSIVE and outcome.texts:
+        return _passive_reply(inbound, outcome.texts, crypto, nonce)
+    if outcome.kind == LATE and outcome.texts:
+        app.extensions["jobs"].enqueue(deliver_replies, inbound.openid, list(outcome.texts))
+    return success()
+
+
+def _await_result(state, key: str, attempt: int, deadline: float, done) -> Outcome:
+    """Wait for the run's result until ``deadline``; then claim a late delivery instead."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return state.claim(key, attempt, give_up=True)
+        if done is not None and not done.is_set():
+            done.wait(remaining)
+        outcome = state.claim(key, attempt, give_up=False)
+        if outcome.kind != WAIT:
+            return outcome
+        if done is None or done.is_set():
+            time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+
+
+def _passive_reply(inbound: Inbound, texts: tuple[str, ...], crypto, nonce: str) -> Response:
+    content = "\n\n".join(texts).replace("]]>", "]]]]><![CDATA[>")  # keep the CDATA closed
+    xml = TextReply(message=inbound.message, content=content).render()
+    if crypto is not None:
+        xml = crypto.encrypt_message(xml, nonce)
+    return Response(xml, mimetype="application/xml")
