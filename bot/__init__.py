@@ -9,6 +9,7 @@ from flask import Flask
 
 from bot import errors, health
 from bot.jobs import make_queue
+from bot.logmask import install_log_masking
 from bot.settings import configure
 from bot.stores import make_stores
 from services.db import Database
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 def create_app(overrides: dict | None = None, instance_path: str | None = None) -> Flask:
     """Application factory (Flask tutorial style): ``create_app({"DATABASE_URL": ...})`` in tests."""
+    install_log_masking()
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     configure(app.config, app.instance_path, overrides)
 
@@ -73,3 +75,4 @@ def _blueprints(app: Flask) -> None:
     app.register_blueprint(rest.blueprint)
     app.register_blueprint(__import__("channels.webchat").webchat.blueprint)
     app.register_blueprint(__import__("channels.wechat").wechat.blueprint)
+    app.register_blueprint(__import__("channels.alipay").alipay.blueprint)

@@ -43,12 +43,17 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command("import-roster")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_roster(file: Path) -> None:
-    """Load pension recipients from a CSV (UTF-8 or GBK) or XLSX roster."""
+    """Load pension recipients from a CSV (UTF-8 or GBK) or XLSX roster.
+
+    Exits 1 when any row was rejected (the good rows are imported all the same).
+    """
     from services.roster import import_roster_file
 
     app = create_app({"LOAD_DEMO_ROSTER": False})
     summary = import_roster_file(app.extensions["db"], file, progress=sys.stderr.isatty())
     click.echo(summary.format())
+    if summary.errors or summary.rejected:
+        sys.exit(1)  # scripts notice; the good rows are imported all the same
 
 
 @main.command()

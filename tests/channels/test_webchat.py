@@ -49,7 +49,9 @@ def test_static_files_are_served_by_the_app(client):
 def test_script_never_inserts_text_as_html():
     script = (STATIC / "webchat.js").read_text(encoding="utf-8")
 
-    sinks = re.findall(r"\.(?:innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write|\beval\(", script)
+    sinks = re.findall(
+        r"\.(?:innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write|\beval\(", script
+    )
     assert sinks == []
     assert "textContent" in script
 

@@ -14,9 +14,8 @@ import struct
 import zlib
 from pathlib import Path
 
-import pytest
-
 import conftest as root_conftest
+import pytest
 from conftest import service_missing
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

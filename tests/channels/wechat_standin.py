@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import defusedxml.ElementTree as SafeET
+import pytest
 from wechatpy.crypto import WeChatCrypto
 
 TEST_APPID = "wx0123456789abcdef"
@@ -208,7 +209,9 @@ def sign(*parts: str) -> str:
 class WeChatPlatform:
     """What the WeChat servers send to our ``/wechat`` URL."""
 
-    def __init__(self, token: str = TEST_TOKEN, aes_key: str | None = None, appid: str = TEST_APPID):
+    def __init__(
+        self, token: str = TEST_TOKEN, aes_key: str | None = None, appid: str = TEST_APPID
+    ):
         self.token = token
         self.crypto = WeChatCrypto(token, aes_key, appid) if aes_key else None
         self._ids = itertools.count(int(time.time() * 1000) * 1000 + uuid.uuid4().int % 1000)
@@ -219,7 +222,11 @@ class WeChatPlatform:
     def query(self, timestamp: int | None = None, nonce: str | None = None) -> dict:
         timestamp = str(timestamp if timestamp is not None else int(time.time()))
         nonce = nonce or uuid.uuid4().hex[:10]
-        return {"signature": sign(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+        return {
+            "signature": sign(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
 
     # -- message bodies --------------------------------------------------------------------
     @staticmethod
@@ -265,7 +272,9 @@ class WeChatPlatform:
         query = dict(query or self.query())
         if self.crypto is None:
             return query, xml.encode("utf-8")
-        sealed = SafeET.fromstring(self.crypto.encrypt_message(xml, query["nonce"], query["timestamp"]))
+        sealed = SafeET.fromstring(
+            self.crypto.encrypt_message(xml, query["nonce"], query["timestamp"])
+        )
         encrypt = sealed.findtext("Encrypt")
         query.update(
             encrypt_type="aes", msg_signature=sealed.findtext("MsgSignature"), openid="o-ignored"
@@ -290,7 +299,168 @@ class WeChatPlatform:
             assert root.find("Encrypt") is not None, "safe mode replies must be encrypted"
             signature = root.findtext("MsgSignature")
             timestamp, nonce = root.findtext("TimeStamp"), root.findtext("Nonce")
-            root = SafeET.fromstring(
-                self.crypto.decrypt_message(body, signature, timestamp, nonce)
-            )
+            root = SafeET.fromstring(self.crypto.decrypt_message(body, signature, timestamp, nonce))
         return {child.tag: child.text for child in root}
+
+
+# --------------------------------------------------------------------------- fixtures
+# Imported by the test_wechat*.py modules, with a noqa for the unused-import check.
+
+
+class SpyEngine:
+    """The real engine, optionally slowed down, recording what it was asked and answered."""
+
+    def __init__(self, inner, delay: float = 0.0):
+        self.inner = inner
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.calls: list = []  # (UserMessage, [BotMessage])
+        self.replace = None  # a function message -> [BotMessage], instead of the real engine
+
+    @property
+    def messages(self) -> list:
+        with self.lock:
+            return [message for message, _ in self.calls]
+
+    def handle(self, message):
+        with self.lock:
+            entry = [message, None]
+            self.calls.append(entry)
+        if self.delay:
+            time.sleep(self.delay(message) if callable(self.delay) else self.delay)
+        replies = self.replace(message) if self.replace else self.inner.handle(message)
+        entry[1] = replies
+        return replies
+
+
+def run_jobs(app) -> None:
+    """Work off the app's private RQ queue in this process (an RQ ``SimpleWorker``)."""
+    from rq import SimpleWorker
+
+    queue = app.extensions["jobs"].queue
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def wait_for_threads(timeout: float = 20.0) -> None:
+    """Let the background runs of the WeChat channel finish (before the database goes)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("wechat-"):
+            thread.join(timeout)
+
+
+def _postgres_url() -> str:
+    from conftest import POSTGRES_URL  # tests/conftest.py (kept importable by channels/conftest)
+
+    return POSTGRES_URL
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    """create_app takes no connect_args: libpq's ``options`` travel in the URL instead."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def wx_database_url():
+    """A private PostgreSQL schema, migrated to head, reached through the URL alone."""
+    from conftest import service_missing
+    from sqlalchemy import text
+
+    from services.db import Database
+
+    schema = f"wechat_{uuid.uuid4().hex[:8]}"
+    admin = Database(_postgres_url())
+    try:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # noqa: BLE001
+        service_missing("PostgreSQL", error)
+    url = _with_search_path(_postgres_url(), schema)
+    database = Database(url)
+    database.upgrade()
+    database.dispose()
+    yield url
+    wait_for_threads()
+    with admin.engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def standin():
+    with WeChatAPIStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def platform():
+    return WeChatPlatform()
+
+
+@pytest.fixture
+def wx_config(wx_database_url, redis_url, redis_prefix, standin, tmp_path):
+    return {
+        "DATABASE_URL": wx_database_url,
+        "AUTO_MIGRATE": False,
+        "LOAD_DEMO_ROSTER": False,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": redis_prefix,
+        "RASA_URL": None,
+        "SECRET_KEY": "test",
+        "PHOTO_DIR": str(tmp_path / "photos"),
+        "WECHAT_TOKEN": TEST_TOKEN,
+        "WECHAT_APPID": TEST_APPID,
+        "WECHAT_SECRET": TEST_SECRET,
+        "WECHAT_AES_KEY": None,
+        "WECHAT_TEMPLATE_ID": TEST_TEMPLATE_ID,
+        "WECHAT_API_BASE_URL": standin.base_url,
+        "WECHAT_REPLY_WAIT": 3.0,
+        "TESTING": True,
+    }
+
+
+@pytest.fixture
+def wx_make_app(wx_config, redis_url, redis_prefix, monkeypatch):
+    """Apps on PostgreSQL + Redis with a spy engine and a private RQ queue."""
+    import bot.jobs
+    from bot import create_app
+    from bot.jobs import RedisQueue
+
+    apps = []
+
+    def make(**overrides):
+        app = create_app({**wx_config, **overrides})
+        app.extensions["engine"] = SpyEngine(app.extensions["engine"])
+        if app.config["REDIS_URL"]:
+            app.extensions["jobs"] = RedisQueue(redis_url, name=f"{redis_prefix}jobs")
+        if not apps:
+            monkeypatch.setattr(bot.jobs, "_worker_app", app)  # what RQ jobs run with
+        apps.append(app)
+        return app
+
+    yield make
+    wait_for_threads()
+    for app in apps:
+        jobs = app.extensions["jobs"]
+        if hasattr(jobs, "queue"):
+            jobs.queue.delete(delete_jobs=True)
+            jobs.queue.connection.close()
+        else:
+            jobs.pool.shutdown(wait=True)
+        app.extensions["stores"].close()
+        app.extensions["db"].dispose()
+
+
+@pytest.fixture
+def wx_app(wx_make_app):
+    return wx_make_app()
+
+
+@pytest.fixture
+def wx_client(wx_app):
+    return wx_app.test_client()
+
+
+@pytest.fixture
+def openid():
+    return "o" + uuid.uuid4().hex[:27]  # 28 characters, like a real openid

@@ -1,0 +1,38 @@
+"""Sensitive data never reaches a log: ID numbers and mobile numbers are masked in every record.
+
+Installed as the log-record factory, so it covers every logger — ours, Flask's, gunicorn's,
+RQ's — whatever handler prints the record afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from services.idcard import mask_id_numbers_in_text, mask_phone
+
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_installed = False
+
+
+def mask_sensitive(text: str) -> str:
+    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), mask_id_numbers_in_text(text))
+
+
+def install_log_masking() -> None:
+    global _installed
+    if _installed:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def masked_record(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a broken format string: leave it to the handler
+            return record
+        record.msg, record.args = mask_sensitive(message), None
+        return record
+
+    logging.setLogRecordFactory(masked_record)
+    _installed = True
