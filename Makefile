@@ -14,6 +14,7 @@ run: $(BIN)/pension
 	$(BIN)/pension serve
 
 test: $(BIN)/pension
+	scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -60,9 +60,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CODE_VERSION = "1"  # bump when features or training change in a way the cache key misses
+CODE_VERSION = "2"  # bump when features or training change in a way the cache key misses
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.35
 FALLBACK_INTENT = "nlu_fallback"
 RETRIEVAL_INTENT = "faq"
 RANKING_LENGTH = 10
@@ -74,7 +74,7 @@ HYPERPARAMETERS = {
     "word_weight": 1.0,
     "char_weight": 1.0,
     "pinyin_weight": 0.6,
-    "C": 20.0,
+    "C": 50.0,
 }
 
 _ID_PLACEHOLDER = "\ue000"
@@ -83,6 +83,7 @@ _NUMBER_PLACEHOLDER = "\ue002"
 _ID_SHAPE = re.compile(r"(?<!\d)\d{17}[\dX](?![\dA-Za-z])")
 _MOBILE_SHAPE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _LONG_NUMBER = re.compile(r"\d{6,}")
+_REPEATS = re.compile(r"(.)\1{3,}")  # 啊啊啊啊啊啊 → 啊啊啊
 _PLACEHOLDERS = _ID_PLACEHOLDER + _PHONE_PLACEHOLDER + _NUMBER_PLACEHOLDER
 
 _DOMAIN_WORDS = (
@@ -164,7 +165,7 @@ def featurize_text(normalized_text: str) -> str:
             kept.append(char)
         elif kept and kept[-1] != " ":
             kept.append(" ")
-    text = "".join(kept).strip()
+    text = _REPEATS.sub(r"\1\1\1", "".join(kept).strip())
     if len(text) > MAX_CLASSIFY_CHARS:
         head = MAX_CLASSIFY_CHARS * 2 // 3
         text = text[:head] + " " + text[-(MAX_CLASSIFY_CHARS - head) :]
@@ -264,7 +265,9 @@ def _fingerprint(files: list[Path]) -> str:
 
 
 def default_cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "pension-assistant-nlu"
+    """A per-user folder in the temp dir (pickles are only loaded from a folder of ours)."""
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"pension-assistant-nlu-{user}"
 
 
 # --------------------------------------------------------------------------- public API
@@ -315,7 +318,7 @@ class EmbeddedNLU:
         if model is None:
             model = _train(load_training_data(files), fingerprint)
             try:
-                cache_dir.mkdir(parents=True, exist_ok=True)
+                cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 handle, temporary = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
                 with os.fdopen(handle, "wb") as out:
                     pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -349,13 +352,17 @@ class EmbeddedNLU:
         head = text[:MAX_ENTITY_CHARS]
         normalized = normalize(head)
         entities = extract_entities(normalized) if head.strip() else []
-        features = featurize_text(normalized.text)
+        if len(text) > MAX_ENTITY_CHARS:  # classify a very long text on its head and tail
+            ends = text[:MAX_CLASSIFY_CHARS] + "\n" + text[-MAX_CLASSIFY_CHARS:]
+            features = featurize_text(normalize(ends).text)
+        else:
+            features = featurize_text(normalized.text)
         if not _has_content(features):
             return self._fallback_result(text, entities, [], confidence=1.0)
         probabilities = self._model.probabilities(features)
         order = np.argsort(-probabilities)
         ranking = [
-            {"name": self._model.intents[i], "confidence": float(probabilities[i])}
+            {"name": str(self._model.intents[i]), "confidence": float(probabilities[i])}
             for i in order[:RANKING_LENGTH]
         ]
         selector = self._response_selector(probabilities)

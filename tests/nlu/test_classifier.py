@@ -83,7 +83,11 @@ def test_entities_come_with_the_parse(embedded_nlu):
     result = embedded_nlu.parse(text)
     assert_rasa_shape(result, text)
     values = {entity["entity"]: entity["value"] for entity in result["entities"]}
-    assert values == {"relation": "妈妈", "person_name": "李桂英", "id_number": "610103196202126062"}
+    assert values == {
+        "relation": "妈妈",
+        "person_name": "李桂英",
+        "id_number": "610103196202126062",
+    }
     assert result["intent"]["name"] == "certify_for_relative"
 
 

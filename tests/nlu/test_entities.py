@@ -34,7 +34,9 @@ def test_valid_id_number_is_extracted_with_offsets():
     assert entity["extractor"]
 
 
-@pytest.mark.parametrize("wrong", ["610102195203150021", "610102195203150029", "45010319470927708Y"])
+@pytest.mark.parametrize(
+    "wrong", ["610102195203150021", "610102195203150029", "45010319470927708Y"]
+)
 def test_checksum_invalid_id_numbers_are_not_extracted(wrong):
     assert entities_of(f"身份证{wrong}", "id_number") == []
     assert not [e for e in extract_entities(f"身份证{wrong}") if e["value"] == wrong]
@@ -154,7 +156,16 @@ def test_person_names(text, name):
 
 @pytest.mark.parametrize(
     "text",
-    ["张嘴眨眼怎么做", "谢谢", "莫得", "我爸高血压", "我是江西寻乌的", "叫你们领导来", "你好", "高龄老人"],
+    [
+        "张嘴眨眼怎么做",
+        "谢谢",
+        "莫得",
+        "我爸高血压",
+        "我是江西寻乌的",
+        "叫你们领导来",
+        "你好",
+        "高龄老人",
+    ],
 )
 def test_no_person_name(text):
     assert entities_of(text, "person_name") == []
