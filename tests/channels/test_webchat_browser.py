@@ -108,19 +108,20 @@ def px(page, selector: str, prop: str) -> float:
     return float(value.removesuffix("px"))
 
 
-def tiny_png() -> bytes:
-    """A valid 8×8 grey PNG, built by hand (no imaging library needed)."""
+def png(width: int, height: int, noise: bool = False) -> bytes:
+    """A valid greyscale PNG built by hand (no imaging library): flat grey, or random noise."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    raw = b"".join(b"\x00" + b"\x80" * 8 for _ in range(8))
-    header = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
+    row = (lambda: os.urandom(width)) if noise else (lambda: b"\x80" * width)
+    raw = b"".join(b"\x00" + row() for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IDAT", zlib.compress(raw, 1))
         + chunk(b"IEND", b"")
     )
 
@@ -253,7 +254,7 @@ def test_a_photo_is_sent_as_an_image_message(page):
     open_chat(page)
     bots = page.locator(".msg.bot:not(.typing)").count()
     page.locator("#photo-input").set_input_files(
-        {"name": "photo.png", "mimeType": "image/png", "buffer": tiny_png()}
+        {"name": "photo.png", "mimeType": "image/png", "buffer": png(8, 8)}
     )
     wait_for_new_bot_message(page, bots)
 
@@ -262,6 +263,26 @@ def test_a_photo_is_sent_as_an_image_message(page):
     assert body["metadata"]["channel"] == "web"
     assert body["metadata"]["image_base64"].startswith("iVBORw0KGgo")  # base64 of a PNG header
     assert page.locator(".msg.user img").count() == 1
+    assert page.locator(".msg.notice").count() == 0
+
+
+def test_a_photo_too_big_for_one_request_is_shrunk_before_upload(page, chat_app):
+    """8–10 MB would pass the 10 MB check but not as base64 in a 10 MB request: re-encode it."""
+    big = png(3000, 2900, noise=True)
+    assert 8 * 1024 * 1024 < len(big) <= 10 * 1024 * 1024
+    assert len(big) * 4 / 3 > chat_app.config["MAX_CONTENT_LENGTH"]
+
+    open_chat(page)
+    bots = page.locator(".msg.bot:not(.typing)").count()
+    page.locator("#photo-input").set_input_files(
+        {"name": "big.png", "mimeType": "image/png", "buffer": big}
+    )
+    wait_for_new_bot_message(page, bots)
+
+    body = webhook_bodies(page)[-1]
+    assert body["message"] == "/image"
+    assert body["metadata"]["image_base64"].startswith("/9j/")  # now a JPEG
+    assert len(body["metadata"]["image_base64"]) < chat_app.config["MAX_CONTENT_LENGTH"]
     assert page.locator(".msg.notice").count() == 0
 
 
@@ -278,3 +299,36 @@ def test_a_photo_over_10_mb_is_refused_before_upload(page):
     expect(page.locator(".msg.notice")).to_contain_text("10MB")
     page.wait_for_timeout(300)
     assert len(webhook_bodies(page)) == sent_before
+
+
+def test_a_lost_message_can_be_sent_again(page):
+    from playwright.sync_api import expect
+
+    open_chat(page)
+    page.route("**/webhooks/rest/webhook", lambda route: route.abort())
+    page.locator("#text").fill("你好")
+    page.locator("#text").press("Enter")
+    expect(page.locator(".msg.notice")).to_contain_text("网络不太好")
+
+    page.unroute("**/webhooks/rest/webhook")
+    bots = page.locator(".msg.bot:not(.typing)").count()
+    page.locator(".choice", has_text="再发一次").tap()
+    wait_for_new_bot_message(page, bots)
+    expect(page.locator(".choice", has_text="再发一次")).to_have_count(0)
+    assert webhook_bodies(page)[-1]["message"] == "你好"
+
+
+def test_too_many_messages_get_a_plain_answer(page):
+    from playwright.sync_api import expect
+
+    open_chat(page)
+    page.route(
+        "**/webhooks/rest/webhook",
+        lambda route: route.fulfill(
+            status=429, content_type="application/json", body='{"error": "Too Many Requests"}'
+        ),
+    )
+    page.locator("#text").fill("你好")
+    page.locator("#text").press("Enter")
+
+    expect(page.locator(".msg.notice")).to_contain_text("请等一分钟")
