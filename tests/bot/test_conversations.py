@@ -243,3 +243,32 @@ def test_cancel_in_the_middle_of_a_form(chat):
     chat.say("我要认证")
     assert "取消" in text_of(chat.say("不用了"))
     assert "我要认证" in buttons_of(chat.say("谢谢"))
+
+
+def test_slots_are_forgotten_after_the_silence_ttl(app_config, postgres_database):
+    import time
+
+    from bot import create_app
+
+    app = create_app(app_config | {"CONVERSATION_TTL_SECONDS": 1})
+    chat = Chat(app.test_client())
+    assert "姓名" in text_of(chat.say("我要认证"))
+    time.sleep(1.5)
+    # The form was forgotten: a bare name is no longer taken as the answer to "姓名?"
+    assert "身份证" not in text_of(chat.say("赵建国"))
+
+
+def test_one_senders_concurrent_messages_are_handled_one_at_a_time(app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = app.test_client()
+
+    def send(number: int) -> int:
+        body = {"sender": "busy", "message": f"你好{number}"}
+        return client.post("/webhooks/rest/webhook", json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(send, range(12))) == {200}
+    tracker = app.extensions["stores"].trackers.get("rest:busy")
+    user_events = [e for e in tracker["events"] if e["event"] == "user"]
+    assert len(user_events) == 12  # none lost to a concurrent overwrite
