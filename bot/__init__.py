@@ -69,10 +69,7 @@ def _dialogue(app: Flask, database: Database, stores) -> None:
 
 
 def _blueprints(app: Flask) -> None:
-    from channels import rest
+    from channels import alipay, rest, webchat, wechat
 
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(rest.blueprint)
-    app.register_blueprint(__import__("channels.webchat").webchat.blueprint)
-    app.register_blueprint(__import__("channels.wechat").wechat.blueprint)
-    app.register_blueprint(__import__("channels.alipay").alipay.blueprint)
+    for blueprint in (health, rest, webchat, wechat, alipay):
+        app.register_blueprint(blueprint.blueprint)

@@ -34,7 +34,9 @@ def serve(host: str, port: int, workers: int) -> None:
         # Shared state lives in Redis, so several processes can serve side by side.
         click.echo(f"gunicorn, {workers} workers, http://{host}:{port}/")
         gunicorn = shutil.which("gunicorn")
-        os.execv(gunicorn, [gunicorn, "-w", str(workers), "-b", f"{host}:{port}", "bot.wsgi:app"])
+        # Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT seconds for its answer.
+        options = ["-w", str(workers), "-k", "gthread", "--threads", "32"]
+        os.execv(gunicorn, [gunicorn, *options, "-b", f"{host}:{port}", "bot.wsgi:app"])
     # In-memory stores belong to one process: one process, many threads.
     click.echo(f"embedded mode (one process): http://{host}:{port}/  — Ctrl+C to stop")
     app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -27,14 +27,19 @@ DEFAULTS: dict[str, object] = {
     "WECHAT_SECRET": None,
     "WECHAT_AES_KEY": None,
     "WECHAT_TEMPLATE_ID": None,
+    "WECHAT_API_BASE_URL": None,  # default: https://api.weixin.qq.com/cgi-bin/
+    "WECHAT_REPLY_WAIT": 4.0,  # seconds a WeChat request waits for a passive reply (budget 5 s)
     "ALIPAY_APP_ID": None,
     "ALIPAY_APP_PRIVATE_KEY": None,
     "ALIPAY_PUBLIC_KEY": None,
     "ALIPAY_SERVER_URL": None,
+    "ALIPAY_MEDIA_URL": None,  # default: https://openfile.alipay.com/chat/multimedia.do
+    "ALIPAY_GATEWAY_PATH": None,  # default: /alipay/gateway
 }
 
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "CONVERSATION_TTL_SECONDS"}
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
+_FLOAT_KEYS = {"WECHAT_REPLY_WAIT"}
 
 
 def _from_environment() -> dict[str, object]:
@@ -45,6 +50,8 @@ def _from_environment() -> dict[str, object]:
             continue
         if key in _INT_KEYS:
             found[key] = int(raw)
+        elif key in _FLOAT_KEYS:
+            found[key] = float(raw)
         elif key in _BOOL_KEYS:
             found[key] = raw.strip().lower() in {"1", "true", "yes", "on"}
         else:

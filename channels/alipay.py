@@ -83,6 +83,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 from bot.messages import BotMessage, UserMessage
 from bot.stores import LockTimeout, StoreError, StoreUnavailable
 from channels import alipay_transport
+from services.accounts import account_for
 
 alipay_transport.install()
 
@@ -375,7 +376,10 @@ class AlipayChannel:
         except Exception as error:  # the SDK raises plain Exceptions of its own
             raise AlipayError(f"custom send failed: {error}") from error
         response = AlipayOpenPublicMessageCustomSendResponse()
-        response.parse_response_content(raw)
+        try:
+            response.parse_response_content(raw)
+        except ValueError as error:
+            raise AlipayError(f"custom send answer unreadable: {error}") from error
         if response.code != "10000" or not response.is_success():
             raise AlipayError(
                 f"custom send refused: {response.code} {response.msg} {response.sub_code}"
@@ -479,7 +483,8 @@ def gateway():
         abort(404, description="the Alipay life account channel is not configured")
     params, charset = _read_form()
     if not channel.verify(params, charset):
-        log.warning("alipay gateway: signature check failed (service %r)", params.get("service"))
+        service = (params.get("service") or "")[:64]
+        log.warning("alipay gateway: signature check failed (service %r)", service)
         return channel.verify_failed(charset)
 
     service = params.get("service")
@@ -612,6 +617,7 @@ def drain_inbox(app: Flask, sender: str) -> None:
 
 def _handle(app: Flask, channel: AlipayChannel, sender: str, item: dict) -> None:
     metadata = {"message_id": item["msg_id"]} if item.get("msg_id") else {}
+    _record_inbound(app, sender)
     try:
         if item["kind"] == "image":
             try:
@@ -638,6 +644,15 @@ def _handle(app: Flask, channel: AlipayChannel, sender: str, item: dict) -> None
         log.error("alipay reply not delivered: %s", error)
     except Exception:  # one bad message must not block the sender's later ones
         log.exception("alipay message not handled")
+
+
+def _record_inbound(app: Flask, sender: str) -> None:
+    """The account row (created on first contact) notes when its user last wrote to us."""
+    try:
+        with app.extensions["db"].session() as session:
+            account_for(session, CHANNEL, sender, inbound=True)
+    except Exception:  # the reply matters more than the bookkeeping
+        log.exception("could not record an inbound Alipay message")
 
 
 def render(reply: BotMessage) -> str:

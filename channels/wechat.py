@@ -82,11 +82,33 @@ def _token() -> str:
     return token
 
 
+@blueprint.record_once
+def _check_settings(state) -> None:
+    """A wrong EncodingAESKey would fail every message: refuse to start with one instead."""
+    config = state.app.config
+    if config.get("WECHAT_TOKEN") and config.get("WECHAT_AES_KEY"):
+        state.app.extensions["wechat_crypto"] = _make_crypto(config)
+
+
+def _make_crypto(config) -> WeChatCrypto:
+    key, appid = config["WECHAT_AES_KEY"], config.get("WECHAT_APPID")
+    if not appid:
+        raise ValueError("WECHAT_AES_KEY (safe mode) needs WECHAT_APPID as well")
+    try:
+        return WeChatCrypto(config["WECHAT_TOKEN"], key, appid)
+    except (AssertionError, ValueError) as error:
+        raise ValueError(
+            "WECHAT_AES_KEY must be the 43-character EncodingAESKey from the WeChat console"
+        ) from error
+
+
 def _crypto() -> WeChatCrypto | None:
-    key = current_app.config.get("WECHAT_AES_KEY")
-    if not key:
+    if not current_app.config.get("WECHAT_AES_KEY"):
         return None
-    return WeChatCrypto(current_app.config["WECHAT_TOKEN"], key, current_app.config["WECHAT_APPID"])
+    crypto = current_app.extensions.get("wechat_crypto")
+    if crypto is None:  # the key was set after start-up
+        crypto = current_app.extensions["wechat_crypto"] = _make_crypto(current_app.config)
+    return crypto
 
 
 def _verified_query(token: str) -> tuple[str, str, str]:

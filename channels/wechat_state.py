@@ -70,6 +70,7 @@ if result then
     local mode = 'late'
     if string.sub(result, 1, 1) == 'P' then mode = 'passive' end
     redis.call('SET', KEYS[2], mode, 'EX', ARGV[3])
+    redis.call('DEL', KEYS[3])
     return {mode, result}
 end
 if ARGV[2] == '1' then
@@ -79,9 +80,10 @@ end
 return {'wait'}
 """
     # KEYS: result, claim; ARGV: encoded result, ttl. Returns 1 when a late delivery is owed.
+    # A result is kept only until someone claims it: replies may name people.
     _FINISH = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if redis.call('GET', KEYS[2]) == 'late' then return 1 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 0
 """
     # KEYS: next, done; ARGV: ttl
@@ -215,6 +217,7 @@ class MemoryDeliveryState:
             if result is not None:
                 mode = PASSIVE if result[0] == "P" else LATE
                 self._set(f"claim:{key}", mode, MESSAGE_TTL)
+                self._values.pop(f"result:{key}", None)
                 return Outcome(mode, _decode_result(result))
             if give_up:
                 self._set(f"claim:{key}", LATE, MESSAGE_TTL)
@@ -223,8 +226,10 @@ class MemoryDeliveryState:
 
     def finish(self, key: str, texts: list[str], passive_ok: bool) -> bool:
         with self._mutex:
+            if self._get(f"claim:{key}") == LATE:
+                return True
             self._set(f"result:{key}", _encode_result(texts, passive_ok), MESSAGE_TTL)
-            return self._get(f"claim:{key}") == LATE
+            return False
 
     def take_ticket(self, sender: str) -> int:
         with self._mutex:

@@ -1,45 +1,25 @@
 """Shared fixtures: real PostgreSQL and Redis, each test run in its own schema / key prefix.
 
-Addresses come from ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` (else ``DATABASE_URL`` /
-``REDIS_URL``, else this machine's local servers). A missing server skips the tests that need
-it on a developer's machine and fails them loudly under CI (``CI=true``).
+Where the servers are and what a missing one means: ``tests/support.py``.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 import redis
 from sqlalchemy import text
 
-from services.db import Database, normalise_url
-from services.models import Base
-
-POSTGRES_URL = normalise_url(
-    os.environ.get("TEST_DATABASE_URL")
-    or os.environ.get("DATABASE_URL")
-    or "postgresql://postgres@127.0.0.1:5432/test"
+from services.db import Database
+from tests.support import (
+    POSTGRES_URL,
+    REDIS_URL,
+    RUN_ID,
+    empty_tables,
+    schema_url,
+    service_missing,
 )
-REDIS_URL = (
-    os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-)
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-RUN_ID = uuid.uuid4().hex[:8]
-
-
-def service_missing(what: str, error: Exception):
-    message = f"{what} is not reachable ({error.__class__.__name__}: {error})"
-    if IN_CI:
-        pytest.fail(f"{message} — CI must run against it", pytrace=False)
-    pytest.skip(message)
-
-
-def schema_url(url: str, schema: str) -> str:
-    """The same database with ``search_path`` set to one schema (libpq ``options``)."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(scope="session")
@@ -67,12 +47,6 @@ def postgres_database(postgres_url):
     database = Database(postgres_url)
     yield database
     database.dispose()
-
-
-def empty_tables(database: Database) -> None:
-    with database.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
 
 
 @pytest.fixture

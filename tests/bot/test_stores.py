@@ -10,7 +10,6 @@ import time
 
 import pytest
 import redis
-from conftest import service_missing
 
 from bot.stores import (
     LockTimeout,
@@ -18,6 +17,7 @@ from bot.stores import (
     StoreUnavailable,
     make_stores,
 )
+from tests.support import service_missing
 
 
 @pytest.fixture(params=["memory", "redis"])

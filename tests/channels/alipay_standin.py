@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 APP_ID = "2021000000000001"
+GATEWAY_FORM = "application/x-www-form-urlencoded; charset=GBK"
 CUSTOM_SEND = "alipay.open.public.message.custom.send"
 MEDIA_DOWNLOAD = "alipay.mobile.public.multimedia.download"
 
@@ -112,6 +115,11 @@ class Keys:
 # --------------------------------------------------------------------------- notify bodies
 
 
+def new_user_id() -> str:
+    """An Alipay user id: 2088 and 12 more digits."""
+    return "2088" + str(uuid.uuid4().int)[:12]
+
+
 def notify_xml(sender: str, msg_type: str, *, msg_id: str | None = None, **fields) -> str:
     """The ``biz_content`` of ``alipay.mobile.public.message.notify``.
 
@@ -147,6 +155,30 @@ def check_xml(app_id: str = APP_ID) -> str:
         "</CreateTime><MsgType><![CDATA[event]]></MsgType>"
         "<EventType><![CDATA[verifygw]]></EventType></XML>"
     )
+
+
+# --------------------------------------------------------------------------- the app's replies
+
+_REPLY = re.compile(
+    r'<\?xml version="1\.0" encoding="(?P<charset>[A-Z0-9-]+)"\?><alipay>'
+    r"<response>(?P<response>.*)</response><sign>(?P<sign>[A-Za-z0-9+/=]+)</sign>"
+    r"<sign_type>RSA2</sign_type></alipay>",
+    re.S,
+)
+
+
+def read_reply(keys: Keys, content_type: str, body: bytes) -> str:
+    """What Alipay reads from the gateway's synchronous reply: the text inside ``<response>``,
+    after checking the XML frame and the RSA2 signature with the app's public key."""
+    assert content_type.lower().startswith("text/xml"), content_type
+    charset = content_type.split("charset=")[1]
+    text = body.decode(charset)
+    match = _REPLY.fullmatch(text)
+    assert match, text
+    assert match["charset"].lower() == charset.lower()
+    signed = match["response"].encode(charset)
+    assert rsa2_verify(keys.app.public_key(), signed, match["sign"]), "reply signature"
+    return match["response"]
 
 
 # --------------------------------------------------------------------------- the server

@@ -6,7 +6,6 @@ sender, so conversations do not mix.
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
@@ -14,20 +13,6 @@ import pytest
 from werkzeug.serving import make_server
 
 from bot import create_app
-
-_ROOT_CONFTEST = str(Path(__file__).resolve().parents[1] / "conftest.py")
-
-
-def pytest_plugin_registered(plugin, plugin_name, manager):
-    """Keep ``from conftest import service_missing`` meaning ``tests/conftest.py``.
-
-    pytest imports every conftest.py outside a package under the module name ``conftest``, so
-    this file would otherwise shadow the root one for every test module imported after it
-    (here and in later directories). The hook is historic: on registering this file it is
-    called for the root conftest, already registered, whose module we put back.
-    """
-    if plugin_name == _ROOT_CONFTEST:
-        sys.modules["conftest"] = plugin
 
 
 def app_config(folder: Path) -> dict:

@@ -35,7 +35,7 @@ def test_shell_chats_with_numbered_buttons_and_stops(tmp_path):
     result = CliRunner().invoke(
         cli.main,
         ["shell"],
-        input="你好\n4\n/stop\n这一行不会被发送\n",
+        input="你好\n3\n/stop\n这一行不会被发送\n",
         env=environment,
         catch_exceptions=False,
     )
@@ -44,9 +44,9 @@ def test_shell_chats_with_numbered_buttons_and_stops(tmp_path):
     out = result.output
     assert "/stop" in out  # the banner says how to leave
     assert "助手 > 您好！我是养老金认证小助手" in out
-    assert "1. 我要认证" in out and "4. 常见问题" in out
-    # "4" picked 常见问题: the FAQ menu came back, with its own numbered buttons.
-    after_pick = out.split("4. 常见问题", 1)[1]
+    assert "1. 我要认证" in out and "3. 常见问题" in out
+    # "3" picked 常见问题: the FAQ menu came back, with its own numbered buttons.
+    after_pick = out.split("3. 常见问题", 1)[1]
     assert "助手 > " in after_pick and "1. " in after_pick
     assert out.rstrip().endswith("再见！Goodbye.")
 

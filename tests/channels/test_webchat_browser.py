@@ -14,9 +14,10 @@ import struct
 import zlib
 from pathlib import Path
 
-import conftest as root_conftest
 import pytest
-from conftest import service_missing
+
+from tests import support
+from tests.support import service_missing
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -136,14 +137,14 @@ def webhook_bodies(page) -> list[dict]:
 
 # -- a missing browser ------------------------------------------------------------------------
 def test_missing_chromium_fails_loudly_under_ci(monkeypatch):
-    monkeypatch.setattr(root_conftest, "IN_CI", True)
+    monkeypatch.setattr(support, "IN_CI", True)
 
     with pytest.raises(pytest.fail.Exception, match="Chromium is not reachable"):
         find_chromium("/nonexistent/chromium")
 
 
 def test_missing_chromium_skips_on_a_developer_machine(monkeypatch):
-    monkeypatch.setattr(root_conftest, "IN_CI", False)
+    monkeypatch.setattr(support, "IN_CI", False)
 
     with pytest.raises(pytest.skip.Exception, match="Chromium is not reachable"):
         find_chromium("/nonexistent/chromium")

@@ -21,7 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import defusedxml.ElementTree as SafeET
-import pytest
 from wechatpy.crypto import WeChatCrypto
 
 TEST_APPID = "wx0123456789abcdef"
@@ -54,7 +53,7 @@ class WeChatAPIStandIn:
         self.media: dict[str, bytes] = {}
         self.media_downloads: list[str] = []
         self.calls: list[str] = []
-        self._failures: list[tuple[str | None, int]] = []
+        self._failures: list[list] = []  # [endpoint, errcode, good calls to let through first]
         self._counter = itertools.count(1)
         standin = self
 
@@ -91,10 +90,13 @@ class WeChatAPIStandIn:
     def __exit__(self, *exc):
         self.stop()
 
-    def fail_next(self, errcode: int, endpoint: str | None = None, times: int = 1) -> None:
-        """The next ``times`` calls (to ``endpoint``, e.g. ``message/custom/send``) fail."""
+    def fail_next(
+        self, errcode: int, endpoint: str | None = None, times: int = 1, skip: int = 0
+    ) -> None:
+        """After ``skip`` good ones, the next ``times`` calls (to ``endpoint``, e.g.
+        ``message/custom/send``) answer ``errcode``."""
         with self.lock:
-            self._failures.extend([(endpoint, errcode)] * times)
+            self._failures.extend([endpoint, errcode, skip if n == 0 else 0] for n in range(times))
 
     def revoke_tokens(self) -> None:
         """Every issued token stops working (as if another system had fetched a new one)."""
@@ -132,10 +134,14 @@ class WeChatAPIStandIn:
             token_ok = query.get("access_token") in self.valid_tokens
             failure = None
             if token_ok:
-                for index, (target, errcode) in enumerate(self._failures):
+                for index, entry in enumerate(self._failures):
+                    target, errcode, skip = entry
                     if target is None or target == endpoint:
-                        failure = errcode
-                        del self._failures[index]
+                        if skip:
+                            entry[2] -= 1
+                        else:
+                            failure = errcode
+                            del self._failures[index]
                         break
         if not token_ok:
             return self._json(handler, {"errcode": 40001, "errmsg": "invalid credential"})
@@ -303,8 +309,7 @@ class WeChatPlatform:
         return {child.tag: child.text for child in root}
 
 
-# --------------------------------------------------------------------------- fixtures
-# Imported by the test_wechat*.py modules, with a noqa for the unused-import check.
+# --------------------------------------------------------------------------- test helpers
 
 
 class SpyEngine:
@@ -346,121 +351,3 @@ def wait_for_threads(timeout: float = 20.0) -> None:
     for thread in threading.enumerate():
         if thread.name.startswith("wechat-"):
             thread.join(timeout)
-
-
-def _postgres_url() -> str:
-    from conftest import POSTGRES_URL  # tests/conftest.py (kept importable by channels/conftest)
-
-    return POSTGRES_URL
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    """create_app takes no connect_args: libpq's ``options`` travel in the URL instead."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
-
-
-@pytest.fixture(scope="session")
-def wx_database_url():
-    """A private PostgreSQL schema, migrated to head, reached through the URL alone."""
-    from conftest import service_missing
-    from sqlalchemy import text
-
-    from services.db import Database
-
-    schema = f"wechat_{uuid.uuid4().hex[:8]}"
-    admin = Database(_postgres_url())
-    try:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001
-        service_missing("PostgreSQL", error)
-    url = _with_search_path(_postgres_url(), schema)
-    database = Database(url)
-    database.upgrade()
-    database.dispose()
-    yield url
-    wait_for_threads()
-    with admin.engine.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-
-
-@pytest.fixture
-def standin():
-    with WeChatAPIStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def platform():
-    return WeChatPlatform()
-
-
-@pytest.fixture
-def wx_config(wx_database_url, redis_url, redis_prefix, standin, tmp_path):
-    return {
-        "DATABASE_URL": wx_database_url,
-        "AUTO_MIGRATE": False,
-        "LOAD_DEMO_ROSTER": False,
-        "REDIS_URL": redis_url,
-        "REDIS_PREFIX": redis_prefix,
-        "RASA_URL": None,
-        "SECRET_KEY": "test",
-        "PHOTO_DIR": str(tmp_path / "photos"),
-        "WECHAT_TOKEN": TEST_TOKEN,
-        "WECHAT_APPID": TEST_APPID,
-        "WECHAT_SECRET": TEST_SECRET,
-        "WECHAT_AES_KEY": None,
-        "WECHAT_TEMPLATE_ID": TEST_TEMPLATE_ID,
-        "WECHAT_API_BASE_URL": standin.base_url,
-        "WECHAT_REPLY_WAIT": 3.0,
-        "TESTING": True,
-    }
-
-
-@pytest.fixture
-def wx_make_app(wx_config, redis_url, redis_prefix, monkeypatch):
-    """Apps on PostgreSQL + Redis with a spy engine and a private RQ queue."""
-    import bot.jobs
-    from bot import create_app
-    from bot.jobs import RedisQueue
-
-    apps = []
-
-    def make(**overrides):
-        app = create_app({**wx_config, **overrides})
-        app.extensions["engine"] = SpyEngine(app.extensions["engine"])
-        if app.config["REDIS_URL"]:
-            app.extensions["jobs"] = RedisQueue(redis_url, name=f"{redis_prefix}jobs")
-        if not apps:
-            monkeypatch.setattr(bot.jobs, "_worker_app", app)  # what RQ jobs run with
-        apps.append(app)
-        return app
-
-    yield make
-    wait_for_threads()
-    for app in apps:
-        jobs = app.extensions["jobs"]
-        if hasattr(jobs, "queue"):
-            jobs.queue.delete(delete_jobs=True)
-            jobs.queue.connection.close()
-        else:
-            jobs.pool.shutdown(wait=True)
-        app.extensions["stores"].close()
-        app.extensions["db"].dispose()
-
-
-@pytest.fixture
-def wx_app(wx_make_app):
-    return wx_make_app()
-
-
-@pytest.fixture
-def wx_client(wx_app):
-    return wx_app.test_client()
-
-
-@pytest.fixture
-def openid():
-    return "o" + uuid.uuid4().hex[:27]  # 28 characters, like a real openid

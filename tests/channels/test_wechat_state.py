@@ -1,0 +1,148 @@
+"""The delivery rules on their own, in Redis and in memory: one reply per message, whoever
+finishes or gives up first; one sender's turns in order."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+import redis
+
+from channels.wechat_state import (
+    LATE,
+    LATE_PENDING,
+    PASSIVE,
+    SUPERSEDED,
+    TAKEN,
+    WAIT,
+    MemoryDeliveryState,
+    RedisDeliveryState,
+)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def state(request):
+    if request.param == "memory":
+        yield MemoryDeliveryState()
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    client = redis.Redis.from_url(redis_url)
+    yield RedisDeliveryState(client, prefix)
+    client.close()
+
+
+def test_passive_claim_by_the_waiting_request(state):
+    attempt = state.arrive("m1")
+    assert state.claim("m1", attempt, give_up=False).kind == WAIT
+    assert state.finish("m1", ["答复"], passive_ok=True) is False
+    outcome = state.claim("m1", attempt, give_up=False)
+    assert (outcome.kind, outcome.texts) == (PASSIVE, ("答复",))
+    assert state.claim("m1", attempt, give_up=True).kind == TAKEN
+
+
+def test_give_up_first_then_the_run_owes_a_late_delivery(state):
+    attempt = state.arrive("m2")
+    assert state.claim("m2", attempt, give_up=True).kind == LATE_PENDING
+    assert state.finish("m2", ["答复"], passive_ok=True) is True
+
+
+def test_result_too_long_for_passive_is_claimed_late(state):
+    attempt = state.arrive("m3")
+    state.finish("m3", ["长"], passive_ok=False)
+    outcome = state.claim("m3", attempt, give_up=False)
+    assert (outcome.kind, outcome.texts) == (LATE, ("长",))
+
+
+def test_only_the_latest_attempt_may_claim(state):
+    first = state.arrive("m4")
+    retry = state.arrive("m4")
+    state.finish("m4", ["答复"], passive_ok=True)
+    assert state.claim("m4", first, give_up=False).kind == SUPERSEDED
+    assert state.claim("m4", retry, give_up=False).kind == PASSIVE
+
+
+def test_a_claimed_result_is_not_kept(state):
+    attempt = state.arrive("m5")
+    state.finish("m5", ["张三的认证已通过"], passive_ok=True)
+    state.claim("m5", attempt, give_up=False)
+    if isinstance(state, RedisDeliveryState):
+        assert state.client.get(state._keys("m5")[2]) is None
+    else:
+        assert state._get("result:m5") is None
+
+
+def test_a_signature_binds_one_message(state):
+    assert state.bind_signature("sig-1", "m6")
+    assert state.bind_signature("sig-1", "m6")  # WeChat's retry with the same URL
+    assert not state.bind_signature("sig-1", "m7")
+
+
+@pytest.mark.parametrize("round_", range(30))
+def test_exactly_one_delivery_whatever_the_timing(state, round_):
+    """The run finishing races three attempts that poll and give up at random moments."""
+    key = f"race-{round_}"
+    deliveries: list[str] = []
+    lock = threading.Lock()
+
+    def request(pause: float, patience: float) -> None:
+        time.sleep(pause)
+        attempt = state.arrive(key)
+        deadline = time.monotonic() + patience
+        while True:
+            give_up = time.monotonic() >= deadline
+            outcome = state.claim(key, attempt, give_up=give_up)
+            if outcome.kind in (PASSIVE, LATE):
+                with lock:
+                    deliveries.append(outcome.kind)
+            if outcome.kind != WAIT:
+                return
+            time.sleep(0.001)
+
+    def run() -> None:
+        time.sleep(random.uniform(0, 0.03))
+        if state.finish(key, ["答复"], passive_ok=True):
+            with lock:
+                deliveries.append("job")
+
+    threads = [threading.Thread(target=run)] + [
+        threading.Thread(target=request, args=(random.uniform(0, 0.02), random.uniform(0, 0.03)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert len(deliveries) == 1, deliveries
+
+
+def test_turns_follow_tickets(state):
+    sender = "oOrder"
+    tickets = [state.take_ticket(sender) for _ in range(4)]
+    assert tickets == [1, 2, 3, 4]
+    order: list[int] = []
+
+    def turn(ticket: int) -> None:
+        assert state.wait_turn(sender, ticket, timeout=5)
+        order.append(ticket)
+        state.turn_done(sender, ticket)
+
+    threads = [threading.Thread(target=turn, args=(t,)) for t in reversed(tickets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert order == [1, 2, 3, 4]
+
+
+def test_a_lost_turn_blocks_only_for_the_timeout(state):
+    sender = "oStuck"
+    state.take_ticket(sender)  # its run died without turn_done
+    second = state.take_ticket(sender)
+    started = time.monotonic()
+    assert state.wait_turn(sender, second, timeout=0.2) is False
+    assert time.monotonic() - started < 1.0
+    state.turn_done(sender, second)
+    assert state.wait_turn(sender, state.take_ticket(sender), timeout=0.2) is True

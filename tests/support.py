@@ -1,0 +1,47 @@
+"""Where the test servers are, and what to do when one is missing (shared by every test).
+
+Addresses come from ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` (else ``DATABASE_URL`` /
+``REDIS_URL``, else this machine's local servers). A missing server skips the tests that need
+it on a developer's machine and fails them loudly under CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from services.db import Database, normalise_url
+from services.models import Base
+
+POSTGRES_URL = normalise_url(
+    os.environ.get("TEST_DATABASE_URL")
+    or os.environ.get("DATABASE_URL")
+    or "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = (
+    os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def service_missing(what: str, error: Exception):
+    """Skip here, fail under CI: a test needing a server never passes silently without it."""
+    message = f"{what} is not reachable ({error.__class__.__name__}: {error})"
+    if IN_CI:
+        pytest.fail(f"{message} — CI must run against it", pytrace=False)
+    pytest.skip(message)
+
+
+def schema_url(url: str, schema: str) -> str:
+    """The same database with ``search_path`` set to one schema (libpq ``options``)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def empty_tables(database: Database) -> None:
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
