@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.models import AuditLog, Binding, ChannelAccount, Person, utcnow
+from services.models import AuditLog, Binding, ChannelAccount, Person, naive_utc
 
 __all__ = [
     "BindingLimitReached",
@@ -81,7 +81,7 @@ def account_for(
         except IntegrityError:
             account = session.scalars(query).one()
     if inbound:
-        account.last_inbound_at = _naive_utc(now)
+        account.last_inbound_at = naive_utc(now)
         session.flush()
     return account
 
@@ -166,12 +166,3 @@ def _audit(
         )
     )
     session.flush()
-
-
-def _naive_utc(moment: dt.datetime | None) -> dt.datetime:
-    """The database stores naive UTC (see ``models.utcnow``)."""
-    if moment is None:
-        return utcnow()
-    if moment.tzinfo is not None:
-        return moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return moment

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.idcard import mask_id_numbers_in_text
-from services.models import AuditLog, Handoff, utcnow
+from services.models import AuditLog, Handoff, naive_utc
 
 __all__ = [
     "HANDOFF_TTL",
@@ -36,7 +36,7 @@ def current_handoff(
 ) -> Handoff | None:
     """The open handoff of this conversation that still silences the bot, if any."""
     handoff = _open_row(session, conversation_id)
-    if handoff is None or _expired(handoff, _naive_utc(now)):
+    if handoff is None or _expired(handoff, naive_utc(now)):
         return None
     return handoff
 
@@ -62,7 +62,7 @@ def request_handoff(
     channel = (channel or "").strip()
     if not channel or len(channel) > 16:
         raise ValueError(f"invalid channel name {channel!r}")
-    now = _naive_utc(now)
+    now = naive_utc(now)
     existing = _open_row(session, conversation_id)
     if existing is not None:
         if not _expired(existing, now):
@@ -108,13 +108,13 @@ def release(
     handoff = _open_row(session, _conversation_id(conversation_id))
     if handoff is None:
         return False
-    _close(session, handoff, by.strip()[:64], _naive_utc(now))
+    _close(session, handoff, by.strip()[:64], naive_utc(now))
     return True
 
 
 def open_handoffs(session: Session, now: dt.datetime | None = None) -> list[Handoff]:
     """当前由人工处理的会话（未释放、不满 24 小时），先请求的在前。"""
-    cutoff = _naive_utc(now) - HANDOFF_TTL
+    cutoff = naive_utc(now) - HANDOFF_TTL
     return list(
         session.scalars(
             select(Handoff)
@@ -175,11 +175,3 @@ def _reason(text: str | None) -> str | None:
     if len(text) > REASON_MAX_LENGTH:
         text = text[: REASON_MAX_LENGTH - 1] + "…"
     return text or None
-
-
-def _naive_utc(moment: dt.datetime | None) -> dt.datetime:
-    if moment is None:
-        return utcnow()
-    if moment.tzinfo is not None:
-        return moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return moment

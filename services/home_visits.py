@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.accounts import actor_for
 from services.idcard import mask_phone
-from services.models import AuditLog, ChannelAccount, HomeVisitRequest, Person, utcnow
+from services.models import AuditLog, ChannelAccount, HomeVisitRequest, Person, naive_utc
 
 __all__ = [
     "PENDING_STATUSES",
@@ -93,7 +93,7 @@ def request_home_visit(
     reason = _text_field("reason", "申请原因", reason, REASON_MAX_LENGTH)
     phone = normalise_phone(contact_phone)
 
-    created_at = _naive_utc(now)
+    created_at = naive_utc(now)
     day = created_at.replace(tzinfo=dt.UTC).astimezone(BEIJING).date()
     prefix = f"{REFERENCE_PREFIX}{day:%Y%m%d}-"
     session.flush()  # person / account ids
@@ -178,11 +178,3 @@ def _text_field(field: str, label: str, value: object, limit: int) -> str:
     if "\x00" in text:  # PostgreSQL cannot store NUL in text
         raise InvalidHomeVisitRequest(field, f"{label}里有无法识别的字符，请重新输入")
     return text
-
-
-def _naive_utc(moment: dt.datetime | None) -> dt.datetime:
-    if moment is None:
-        return utcnow()
-    if moment.tzinfo is not None:
-        return moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return moment

@@ -40,6 +40,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def naive_utc(moment: dt.datetime | None = None) -> dt.datetime:
+    """The database stores naive UTC: ``moment`` (or now) converted to that."""
+    if moment is None:
+        return utcnow()
+    if moment.tzinfo is not None:
+        return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

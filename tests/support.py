@@ -7,13 +7,16 @@ it on a developer's machine and fails them loudly under CI (``CI=true``).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import socket
 import uuid
 
 import pytest
+from stdnum.cn import ric
 
 from services.db import Database, normalise_url
-from services.models import Base
+from services.models import Base, BenefitType, PaymentStatus, Person
 
 POSTGRES_URL = normalise_url(
     os.environ.get("TEST_DATABASE_URL")
@@ -45,3 +48,34 @@ def empty_tables(database: Database) -> None:
     with database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
+
+
+def id_number(seq: int) -> str:
+    """A checksum-valid resident ID (a woman born 1952-03-15 in Xi'an Xincheng), one per seq."""
+    body = "610102195203150" + f"{seq:02d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def make_person(session, name: str = "王秀兰", seq: int = 2, **overrides) -> Person:
+    """A roster person, flushed so it has an id."""
+    values = dict(
+        person_no=f"P{seq:04d}",
+        name=name,
+        id_number=id_number(seq),
+        gender="M" if seq % 2 else "F",
+        birth_date=dt.date(1952, 3, 15),
+        region_code="610102",
+        benefit_type=BenefitType.enterprise,
+        status=PaymentStatus.normal,
+    )
+    person = Person(**(values | overrides))
+    session.add(person)
+    session.flush()
+    return person
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

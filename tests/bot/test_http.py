@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 
@@ -11,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot import create_app
 from services.models import Person
+from tests.support import free_port
 
 
 def test_health_reports_every_part(client):
@@ -96,14 +96,8 @@ def test_embedded_defaults_sqlite_memory_demo_roster(tmp_path, monkeypatch):
     assert reply.status_code == 200 and reply.get_json()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_redis_outage_gives_503_and_the_service_recovers_by_itself(app_config, tmp_path):
-    port = _free_port()
+    port = free_port()
     command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from rasa_sdk.executor import ActionExecutor
 from bot import create_app
 from bot.domain import NLU_PROJECT, Domain, RuleBook
 from nlu.training_data import load_training_data
+from tests.support import free_port
 
 BUILT_IN = {"action_listen", "action_restart", "action_default_fallback", "action_deactivate_loop"}
 
@@ -96,12 +96,6 @@ def test_rule_book_reads_form_submissions_and_interruptions():
 # --- a real action server -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _post_json(url: str, body: dict, timeout: float = 10.0):
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
@@ -111,7 +105,7 @@ def _post_json(url: str, body: dict, timeout: float = 10.0):
 
 
 def test_the_same_actions_run_in_a_rasa_sdk_action_server(app, domain):
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"DATABASE_URL": app.config["DATABASE_URL"]}
     server = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "bot.actions", "-p", str(port)],
@@ -233,7 +227,7 @@ def test_rasa_engine_parks_photos_and_sends_only_a_token(app_config, postgres_da
 
 
 def test_rasa_server_down_is_a_clear_503(app_config, postgres_database):
-    app = create_app(app_config | {"RASA_URL": f"http://127.0.0.1:{_free_port()}"})
+    app = create_app(app_config | {"RASA_URL": f"http://127.0.0.1:{free_port()}"})
     client = app.test_client()
     response = client.post("/webhooks/rest/webhook", json={"sender": "r3", "message": "你好"})
     assert response.status_code == 503 and "稍后" in response.get_json()["message"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -17,7 +16,7 @@ from bot.stores import (
     StoreUnavailable,
     make_stores,
 )
-from tests.support import service_missing
+from tests.support import free_port, service_missing
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -254,12 +253,6 @@ def test_ping(stores):
 
 
 # --------------------------------------------------------------------------- Redis outage
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivateRedis:

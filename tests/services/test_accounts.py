@@ -7,7 +7,6 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
-from stdnum.cn import ric
 
 from services.accounts import (
     BindingLimitReached,
@@ -19,30 +18,11 @@ from services.accounts import (
 )
 from services.models import (
     AuditLog,
-    BenefitType,
     Binding,
     ChannelAccount,
-    PaymentStatus,
     Person,
 )
-
-
-def make_person(session, name: str, seq: int) -> Person:
-    body = "610102195203150" + f"{seq:02d}"
-    person = Person(
-        person_no=f"P{seq:04d}",
-        name=name,
-        id_number=body + ric.calc_check_digit(body + "0"),
-        gender="M" if seq % 2 else "F",
-        birth_date=dt.date(1952, 3, 15),
-        region_code="610102",
-        benefit_type=BenefitType.enterprise,
-        status=PaymentStatus.normal,
-    )
-    session.add(person)
-    session.flush()
-    return person
-
+from tests.support import make_person
 
 NAMES = ["王秀兰", "李建国", "张桂英", "刘德明", "陈玉珍", "杨志强", "赵淑芬", "黄国华"]
 

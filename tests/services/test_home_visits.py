@@ -8,7 +8,6 @@ import threading
 
 import pytest
 from sqlalchemy import select
-from stdnum.cn import ric
 
 from services.accounts import account_for
 from services.home_visits import (
@@ -17,26 +16,10 @@ from services.home_visits import (
     pending_home_visits,
     request_home_visit,
 )
-from services.models import AuditLog, BenefitType, HomeVisitRequest, PaymentStatus, Person
+from services.models import AuditLog, HomeVisitRequest, Person
+from tests.support import make_person
 
 NOON = dt.datetime(2026, 11, 23, 4, 0)  # 12:00 in Beijing
-
-
-def make_person(session, name: str = "王秀兰", seq: int = 2) -> Person:
-    body = "610102195203150" + f"{seq:02d}"
-    person = Person(
-        person_no=f"P{seq:04d}",
-        name=name,
-        id_number=body + ric.calc_check_digit(body + "0"),
-        gender="M" if seq % 2 else "F",
-        birth_date=dt.date(1952, 3, 15),
-        region_code="610102",
-        benefit_type=BenefitType.enterprise,
-        status=PaymentStatus.normal,
-    )
-    session.add(person)
-    session.flush()
-    return person
 
 
 def submit(session, **overrides):

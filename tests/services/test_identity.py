@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from stdnum.cn import ric
 
 from services.identity import DifferenceKind, Outcome, check_identity, normalise_name
-from services.models import BenefitType, PaymentStatus, Person
-
-
-def id_number(seq: int) -> str:
-    body = "610102195203150" + f"{seq:02d}"
-    return body + ric.calc_check_digit(body + "0")
-
-
-def make_person(session, name: str, seq: int = 2) -> Person:
-    person = Person(
-        person_no=f"P{seq:04d}",
-        name=name,
-        id_number=id_number(seq),
-        gender="M" if seq % 2 else "F",
-        birth_date=dt.date(1952, 3, 15),
-        region_code="610102",
-        benefit_type=BenefitType.enterprise,
-        status=PaymentStatus.normal,
-    )
-    session.add(person)
-    session.flush()
-    return person
-
+from tests.support import id_number, make_person
 
 REGISTERED = "王秀兰"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import stat
 import struct
 import zlib
@@ -11,10 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from stdnum.cn import ric
 
 from services.accounts import account_for
-from services.models import AuditLog, BenefitType, PaymentStatus, Person, PhotoReview
+from services.models import AuditLog, Person, PhotoReview
 from services.photos import (
     MAX_BYTES,
     PhotoRejected,
@@ -22,27 +20,11 @@ from services.photos import (
     photo_path,
     store_review_photo,
 )
+from tests.support import make_person
 
 FACES = Path("/work/shared/faces")
 JPEG = FACES / "obama.jpg"
 PNG = FACES / "alex_lacamoire2.png"
-
-
-def make_person(session, name: str = "王秀兰", seq: int = 2) -> Person:
-    body = "610102195203150" + f"{seq:02d}"
-    person = Person(
-        person_no=f"P{seq:04d}",
-        name=name,
-        id_number=body + ric.calc_check_digit(body + "0"),
-        gender="M" if seq % 2 else "F",
-        birth_date=dt.date(1952, 3, 15),
-        region_code="610102",
-        benefit_type=BenefitType.enterprise,
-        status=PaymentStatus.normal,
-    )
-    session.add(person)
-    session.flush()
-    return person
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
