@@ -21,6 +21,7 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     """Application factory (Flask tutorial style): ``create_app({"DATABASE_URL": ...})`` in tests."""
     install_log_masking()
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.json.ensure_ascii = False  # Chinese as UTF-8, as Rasa answers, not \uXXXX escapes
     configure(app.config, app.instance_path, overrides)
 
     database = Database(app.config["DATABASE_URL"])

@@ -173,6 +173,7 @@ _SURNAMES = set(
     "杜叶程魏苏吕丁任沈姚卢姜崔钟谭陆汪范廖石金韦贾夏付傅方邹熊孟秦邱侯江尹薛闫段雷"
     "龙黎史陶贺顾毛郝龚邵万钱严覃武戴莫孔汤易常温康施牛樊葛邢安齐庞颜倪殷柴翟"
     "蒙覃黎卿甘凌谷骆靳鲁祝焦左聂耿岳梅申霍柯欧缪"
+    "蓝农阮麦冼盘"  # common in Guangxi
 )
 # Characters that end a name: particles, verbs and words that follow names in these texts.
 _NAME_STOP = set(
@@ -247,19 +248,25 @@ _NAME_TRIGGERS = (
     "叫做",
     "叫",
 )
+_FIRM_TRIGGERS = {"我叫", "名叫", "名字叫", "名字是", "姓名是", "姓名叫", "姓名", "叫做"}
 _NAME_TRIGGER_RE = re.compile(
     "(?:" + "|".join(re.escape(t) for t in _NAME_TRIGGERS) + r")[:：\s]*(?=[" + _HAN + "])"
 )
 
 
-def _name_at(text: str, start: int) -> int:
-    """End of a plausible name starting at ``start`` (0 when there is none)."""
+def _name_at(text: str, start: int, *, announced: bool = False) -> int:
+    """End of a plausible name starting at ``start`` (0 when there is none).
+
+    ``announced``: right after 我叫 / 姓名 …, where any surname is believed, not just common ones.
+    """
     surname_length = 2 if text[start : start + 2] in _COMPOUND_SURNAMES else 1
-    if surname_length == 1 and text[start : start + 1] not in _SURNAMES:
+    first = text[start : start + 1]
+    believable = announced and "\u4e00" <= first <= "\u9fff" and first not in _NAME_STOP
+    if surname_length == 1 and first not in _SURNAMES and not believable:
         return 0
     end = start + surname_length
     given = 0
-    while given < 2 and end < len(text):
+    while given < (3 if announced else 2) and end < len(text):
         char = text[end]
         if not ("\u4e00" <= char <= "\u9fff") or char in _NAME_STOP:
             break
@@ -351,6 +358,13 @@ def extract_entities(text: str | Normalized) -> list[dict]:
 
     # person names: after a trigger word, right after a relation word, next to an ID number,
     # or a whole message that is only a name.
+    # After "我叫 / 姓名" any surname is believed; after "我是 / 名字" only common ones
+    # ("我是退休职工", "名字输进去查不到").
+    announced = {
+        m.end()
+        for m in _NAME_TRIGGER_RE.finditer(norm)
+        if m.group(0).rstrip(" :：") in _FIRM_TRIGGERS
+    }
     candidates = [m.end() for m in _NAME_TRIGGER_RE.finditer(norm)]
     candidates += [end for _, end in relation_spans]
     for id_start, id_end in id_spans:
@@ -374,7 +388,7 @@ def extract_entities(text: str | Normalized) -> list[dict]:
         if _name_at(norm, offset) == offset + len(stripped):
             candidates.append(offset)
     for start in sorted(set(candidates)):
-        end = _name_at(norm, start)
+        end = _name_at(norm, start, announced=start in announced)
         if end and not _overlaps((start, end), taken):
             add("person_name", norm[start:end], start, end)
 

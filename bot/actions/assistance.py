@@ -280,6 +280,10 @@ class ActionClarify(Action):
         return "action_clarify"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        entities = {e.get("entity") for e in tracker.latest_message.get("entities") or []}
+        if entities & {"person_name", "id_number"}:
+            # A bare name or ID number: the user is identifying themself.
+            return [FollowupAction("action_begin_certification")]
         if _misunderstandings_in_a_row(tracker.events) >= 2:
             say(
                 dispatcher,

@@ -122,7 +122,8 @@ class ActionIdentitySubmit(Action):
         return "action_identity_submit"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        return submit_identity(dispatcher, tracker, relation="self")
+        # "帮我爸查一下" filled the relation: the person is the user's father, not the user.
+        return submit_identity(dispatcher, tracker, relation=tracker.get_slot("relation") or "self")
 
 
 class ActionRelativeSubmit(Action):
@@ -253,7 +254,7 @@ class ActionChooseMethod(Action):
             return events + [FollowupAction("action_begin_home_visit")]
         with unit_of_work() as session:
             person = subject_person(session, tracker)
-            app = "、".join(assess(person, today()).policy.apps) if person else "当地社保APP"
+            app = "”或“".join(assess(person, today()).policy.apps) if person else "当地社保"
         say(
             dispatcher,
             f"刷脸认证请打开“{app}”，点“我要认证”（给家人办点“替亲友认证”），输入姓名和身份证号，"

@@ -10,6 +10,8 @@ import re
 import opencc
 from rasa_sdk import FormValidationAction
 
+from nlu.normalize import to_halfwidth
+from services.home_visits import InvalidHomeVisitRequest, normalise_phone
 from services.idcard import InvalidIdNumber, parse_id_number
 
 _TO_SIMPLIFIED = opencc.OpenCC("t2s")
@@ -17,8 +19,9 @@ _NAME_PREFIX = re.compile(
     r"^(我叫|我是|我的名字是|名字是|名字叫|姓名是?|叫|她叫|他叫|老人叫)[:：\s]*"
 )
 _NAME = re.compile(r"^[\u4e00-\u9fff·]{2,15}$")
+# Words of a sentence, not of a name: "我要认正" typed where the name was asked.
+_NOT_A_NAME = re.compile(r"我要|认证|认正|怎么|咋|什么|吗|呢|为啥|不会|不知道|帮我|可以|时候")
 _ID_CANDIDATE = re.compile(r"\d{17}[\dXx]|\d{15}")
-_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 _RELATION_WORDS = {"我妈": "妈妈", "妈": "妈妈", "我爸": "爸爸", "爸": "爸爸", "老妈": "妈妈"}
 
 
@@ -28,7 +31,7 @@ class IdentitySlots:
     def validate_person_name(self, value, dispatcher, tracker, domain):
         text = _NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！]", "", str(value or "")))
         simplified = _TO_SIMPLIFIED.convert(text)
-        if not _NAME.match(simplified):
+        if not _NAME.match(simplified) or _NOT_A_NAME.search(simplified):
             dispatcher.utter_message(text="请只输入身份证上的姓名，比如：王秀兰。")
             return {"person_name": None}
         typed = str(tracker.latest_message.get("text") or "")
@@ -40,7 +43,7 @@ class IdentitySlots:
         return {"person_name": simplified}
 
     def validate_id_number(self, value, dispatcher, tracker, domain):
-        text = re.sub(r"[\s\-－]", "", _full_to_half(str(value or "")))
+        text = re.sub(r"[\s\-－]", "", to_halfwidth(str(value or "")))
         found = _ID_CANDIDATE.search(text)
         try:
             card = parse_id_number(found.group(0) if found else text)
@@ -81,12 +84,11 @@ class ValidateHomeVisitForm(FormValidationAction):
         return {"address": text}
 
     def validate_contact_phone(self, value, dispatcher, tracker, domain):
-        text = re.sub(r"[\s]", "", _full_to_half(str(value or "")))
-        found = re.search(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}", text)
-        if not found or not _PHONE.match(found.group(0)):
-            dispatcher.utter_message(text="电话号码好像不对，请输入11位手机号或带区号的座机号。")
+        try:
+            return {"contact_phone": normalise_phone(value)}
+        except InvalidHomeVisitRequest as invalid:
+            dispatcher.utter_message(text=invalid.message)
             return {"contact_phone": None}
-        return {"contact_phone": found.group(0)}
 
     def validate_visit_reason(self, value, dispatcher, tracker, domain):
         text = str(value or "").strip()
@@ -94,7 +96,3 @@ class ValidateHomeVisitForm(FormValidationAction):
             dispatcher.utter_message(text="请简单说一下原因，比如：卧床不起。")
             return {"visit_reason": None}
         return {"visit_reason": text}
-
-
-def _full_to_half(text: str) -> str:
-    return "".join(chr(ord(c) - 0xFEE0) if 0xFF01 <= ord(c) <= 0xFF5E else c for c in text)

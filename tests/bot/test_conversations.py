@@ -252,10 +252,12 @@ def test_slots_are_forgotten_after_the_silence_ttl(app_config, postgres_database
 
     app = create_app(app_config | {"CONVERSATION_TTL_SECONDS": 1})
     chat = Chat(app.test_client())
-    assert "姓名" in text_of(chat.say("我要认证"))
+    name, id_number = ident("DEMO0002")
+    chat.say("我要认证")
+    assert "身份证" in text_of(chat.say(name))
     time.sleep(1.5)
-    # The form was forgotten: a bare name is no longer taken as the answer to "姓名?"
-    assert "身份证" not in text_of(chat.say("赵建国"))
+    # The name given before the silence is forgotten: the bot asks for it again.
+    assert "姓名" in text_of(chat.say(id_number))
 
 
 def test_one_senders_concurrent_messages_are_handled_one_at_a_time(app):
@@ -272,3 +274,32 @@ def test_one_senders_concurrent_messages_are_handled_one_at_a_time(app):
     tracker = app.extensions["stores"].trackers.get("rest:busy")
     user_events = [e for e in tracker["events"] if e["event"] == "user"]
     assert len(user_events) == 12  # none lost to a concurrent overwrite
+
+
+def test_a_request_typed_where_the_name_was_asked_is_not_taken_as_a_name(chat):
+    chat.say("我要认证")
+    assert "姓名" in text_of(chat.say("我要认正"))  # asked again, not "查无此人"
+    name, id_number = ident("DEMO0002")
+    chat.say(name)
+    assert "认证方式" in text_of(chat.say(id_number))
+
+
+def test_a_bare_name_then_id_starts_the_identity_check(chat):
+    name, id_number = ident("DEMO0007")
+    assert "身份证" in text_of(chat.say(name))
+    assert name in text_of(chat.say(id_number))
+
+
+def test_status_for_a_named_relative_binds_them_as_that_relative(chat, app):
+    name, id_number = ident("DEMO0012")
+    reply = text_of(chat.say(f"帮我妈查一下认证了没有 {name} {id_number}"))
+    assert f"{name}（妈妈）" in reply and "上次认证" in reply
+
+
+def test_home_visit_phone_is_checked_when_typed_not_after_the_whole_form(chat):
+    chat.say("我妈瘫痪在床能上门认证吗")
+    chat.say("南宁市青秀区民族大道100号")
+    reply = text_of(chat.say("12345"))
+    assert "电话" in reply and "区号" in reply or "手机号" in reply
+    assert "为什么" in text_of(chat.say("0771-5887824"))
+    assert re.search(r"SM\d{8}-\d{4}", text_of(chat.say("卧床")))
