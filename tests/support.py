@@ -79,3 +79,44 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# The intent catalogue (../shared/spec/intents.md): a contract, names fixed.
+CATALOGUE_TASK_INTENTS = [
+    "greet",
+    "goodbye",
+    "thanks",
+    "affirm",
+    "deny",
+    "start_certification",
+    "certify_for_relative",
+    "check_status",
+    "manual_review",
+    "request_home_visit",
+    "human_handoff",
+    "out_of_scope",
+]
+CATALOGUE_FAQ_INTENTS = [
+    "faq/grey_button",
+    "faq/person_not_found",
+    "faq/account_locked",
+    "faq/phone_registered",
+    "faq/overseas",
+    "faq/face_failed",
+    "faq/face_tips",
+    "faq/cycle",
+    "faq/suspended",
+    "faq/download_app",
+    "faq/register",
+    "faq/login",
+    "faq/who_needs",
+    "faq/photo_requirements",
+    "faq/info_comparison",
+    "faq/fraud_penalty",
+    "faq/dependents",
+    "faq/contact",
+    "faq/no_smartphone",
+    "faq/is_free",
+    "faq/bind_limit",
+    "faq/why_certify",
+]

@@ -6,21 +6,7 @@ import pytest
 
 from nlu import classifier as classifier_module
 from nlu.classifier import FALLBACK_INTENT, EmbeddedNLU
-
-CATALOGUE_TASK_INTENTS = [
-    "greet",
-    "goodbye",
-    "thanks",
-    "affirm",
-    "deny",
-    "start_certification",
-    "certify_for_relative",
-    "check_status",
-    "manual_review",
-    "request_home_visit",
-    "human_handoff",
-    "out_of_scope",
-]
+from tests.support import CATALOGUE_TASK_INTENTS
 
 
 def assert_rasa_shape(result: dict, text: str) -> None:

@@ -9,45 +9,11 @@ from pathlib import Path
 import yaml
 
 from nlu.entities import REGION_CODES, RELATION_SYNONYMS, extract_entities, id_checksum_ok
+from tests.support import CATALOGUE_FAQ_INTENTS, CATALOGUE_TASK_INTENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CATALOGUE = [
-    "greet",
-    "goodbye",
-    "thanks",
-    "affirm",
-    "deny",
-    "start_certification",
-    "certify_for_relative",
-    "check_status",
-    "manual_review",
-    "request_home_visit",
-    "human_handoff",
-    "out_of_scope",
-    "faq/grey_button",
-    "faq/person_not_found",
-    "faq/account_locked",
-    "faq/phone_registered",
-    "faq/overseas",
-    "faq/face_failed",
-    "faq/face_tips",
-    "faq/cycle",
-    "faq/suspended",
-    "faq/download_app",
-    "faq/register",
-    "faq/login",
-    "faq/who_needs",
-    "faq/photo_requirements",
-    "faq/info_comparison",
-    "faq/fraud_penalty",
-    "faq/dependents",
-    "faq/contact",
-    "faq/no_smartphone",
-    "faq/is_free",
-    "faq/bind_limit",
-    "faq/why_certify",
-]
+CATALOGUE = CATALOGUE_TASK_INTENTS + CATALOGUE_FAQ_INTENTS
 ENTITY_TYPES = {"id_number", "phone", "person_name", "relation", "region"}
 
 
