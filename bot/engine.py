@@ -140,6 +140,9 @@ class EmbeddedEngine:
                 return []
             self._record_user(conversation, parse)
             conversation.state["last_buttons"] = []  # numbers typed later refer to new buttons
+            # The handoff table is what says whether a human has the conversation; "paused"
+            # only stops the rest of this turn once an action hands it over.
+            conversation.state["paused"] = False
             if self._handed_off(conversation_id):
                 log.info("conversation %s is with a human; the bot stays silent", conversation_id)
             else:
@@ -244,13 +247,10 @@ class EmbeddedEngine:
     def _run_rule(self, conversation: Conversation, rule) -> None:
         for action in rule.actions:
             self._run(conversation, action)
-            if self._stopped(conversation):
+            if conversation.state["paused"]:
                 return
         if rule.resumes_form and conversation.active_loop == rule.resumes_form:
             self._form_step(conversation, rule.resumes_form, {})
-
-    def _stopped(self, conversation: Conversation) -> bool:
-        return self._handed_off(conversation.state["sender_id"])
 
     def _run(self, conversation: Conversation, action: str, depth: int = 0) -> None:
         if depth > MAX_ACTIONS_PER_TURN:
@@ -281,6 +281,8 @@ class EmbeddedEngine:
                 conversation.set_loop(event.get("name"))
             elif kind == "followup":
                 followup = event.get("name")
+            elif kind == "pause":  # Rasa's ConversationPaused: a human takes over
+                conversation.state["paused"] = True
         return followup
 
     def _execute(self, conversation: Conversation, action: str):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 
 from bot.actions import context
 from bot.actions.certification import clear_flow
@@ -270,7 +270,12 @@ class ActionHandoff(Action):
             dispatcher,
             f"已为您转接人工客服，请稍等，工作人员会在这里回复您。着急可拨打{hotline(tracker)}。",
         )
-        return [ActiveLoop(None), SlotSet("requested_slot", None), *clear_flow()]
+        return [
+            ActiveLoop(None),
+            SlotSet("requested_slot", None),
+            *clear_flow(),
+            ConversationPaused(),
+        ]
 
 
 class ActionClarify(Action):
