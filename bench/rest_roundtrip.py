@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/rest_roundtrip.py [--senders 20] [--turns 10] [--workers 2]
 
-Starts gunicorn (bot.wsgi:app) on a free port with a private PostgreSQL schema and a private
+Starts gunicorn (pension.wsgi:app) on a free port with a private PostgreSQL schema and a private
 Redis prefix, loads the demo roster, then each sender runs a short conversation (greeting,
 FAQ, certification with name + ID, status). Prints p50 / p90 / p99 and messages per second.
 """
@@ -85,7 +85,7 @@ def main() -> None:
     }
     gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "-w", str(args.workers)]
     server = subprocess.Popen(
-        [*gunicorn, "--threads", "4", "-b", f"127.0.0.1:{port}", "bot.wsgi:app"],
+        [*gunicorn, "--threads", "4", "-b", f"127.0.0.1:{port}", "pension.wsgi:app"],
         env=env,
         cwd=ROOT,
         stderr=subprocess.DEVNULL,

@@ -4,7 +4,7 @@ gunicorn (2 workers) on PostgreSQL + Redis.
     .venv/bin/python bench/wechat_load.py [--messages 200] [--senders 50] [--workers 2]
                                           [--threads 32]
 
-Starts gunicorn (``bot.wsgi:app``, gthread workers: a WeChat request may wait up to 4 s for
+Starts gunicorn (``pension.wsgi:app``, gthread workers: a WeChat request may wait up to 4 s for
 its answer, so each worker needs threads) on a free port with a private PostgreSQL schema and
 a private Redis prefix, warms each worker up, then fires every message at the same moment
 (one thread per message, released by a barrier) and times each response. WeChat allows 5 s;
@@ -119,7 +119,7 @@ def main() -> int:
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         *("-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads)),
-        *("--backlog", "2048", "-b", f"127.0.0.1:{port}", "bot.wsgi:app"),
+        *("--backlog", "2048", "-b", f"127.0.0.1:{port}", "pension.wsgi:app"),
     ]
     server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -200,7 +200,7 @@ def _clean_redis(prefix: str, sender_prefix: str) -> int:
     import redis
     from rq import Queue
 
-    from bot.jobs import QUEUE_NAME
+    from pension.jobs import QUEUE_NAME
 
     client = redis.Redis.from_url(REDIS)
     keys = list(client.scan_iter(match=prefix + "*"))

@@ -26,6 +26,7 @@ from bot.messages import BotMessage, Button, UserMessage
 from bot.stores import Stores
 from bot.uploads import UploadParking
 from services import handoffs
+from services.clock import Clock, system_clock
 from services.db import Database
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class EmbeddedEngine:
         stores: Stores,
         database: Database,
         photo_dir: str | Path,
+        clock: Clock = system_clock,
         session_ttl_seconds: int = 30 * 60,
         domain: Domain | None = None,
         rules: RuleBook | None = None,
@@ -121,6 +123,7 @@ class EmbeddedEngine:
         self.stores = stores
         self.database = database
         self.photo_dir = Path(photo_dir)
+        self.clock = clock
         self.uploads = UploadParking(photo_dir)
         self.session_ttl_seconds = session_ttl_seconds
         self.domain = domain or Domain.load()
@@ -135,29 +138,37 @@ class EmbeddedEngine:
         with self.stores.locks.lock(conversation_id):
             stored = self.stores.trackers.get(conversation_id)
             conversation = Conversation(stored) if stored else Conversation.new(conversation_id)
-            parse = self.understand(message, conversation)
+            # The handoff table is what says whether a human has the conversation; "paused"
+            # only stops the rest of this turn once an action hands it over.
+            handed_off = self._handed_off(conversation_id)
+            parse = self.understand(message, conversation, park_photo=not handed_off)
             if parse is None:
                 return []
             self._record_user(conversation, parse)
             conversation.state["last_buttons"] = []  # numbers typed later refer to new buttons
-            # The handoff table is what says whether a human has the conversation; "paused"
-            # only stops the rest of this turn once an action hands it over.
             conversation.state["paused"] = False
-            if self._handed_off(conversation_id):
+            if handed_off:
                 log.info("conversation %s is with a human; the bot stays silent", conversation_id)
             else:
                 self._decide(conversation, parse["intent"]["name"])
             self.stores.trackers.save(conversation_id, conversation.state, self.session_ttl_seconds)
             return conversation.replies
 
-    def understand(self, message: UserMessage, conversation: Conversation) -> dict | None:
-        """Turn what the user did into a Rasa parse result (intent, entities, metadata)."""
+    def understand(
+        self, message: UserMessage, conversation: Conversation, park_photo: bool = True
+    ) -> dict | None:
+        """Turn what the user did into a Rasa parse result (intent, entities, metadata).
+
+        A photo is parked for the action that files it — unless nothing will run to claim it
+        (a human has the conversation): then only the fact that one was sent is kept.
+        """
         metadata = dict(message.metadata)
         if message.event:
             intent = EVENT_INTENTS.get(message.event)
             return _parse_result(f"/{intent}", intent, metadata) if intent else None
         if message.image is not None:
-            metadata["photo_upload"] = self.uploads.park(message.image)
+            if park_photo:
+                metadata["photo_upload"] = self.uploads.park(message.image)
             return _parse_result("/send_photo", "send_photo", metadata)
         text = (message.text or "").strip()[:MAX_TEXT]
         text = self._chosen_button(text, conversation) or text
@@ -293,7 +304,7 @@ class EmbeddedEngine:
             "domain": self._domain_dict,
             "version": "3.6.21",
         }
-        scope = action_context.ActionContext(self.database, self.photo_dir, self.stores)
+        scope = action_context.ActionContext(self.database, self.photo_dir, self.stores, self.clock)
         return asyncio.run(action_context.run_in(scope, self.executor.run(call)))
 
     def _form_step(self, conversation: Conversation, form: str, candidates: dict, depth=0) -> None:

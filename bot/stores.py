@@ -1,4 +1,4 @@
-"""Shared conversation state: trackers, per-sender locks, message dedupe and rate limits.
+"""Shared conversation state: trackers, per-sender locks, message dedupe, rate limits, inboxes.
 
 Each store has one interface and two implementations:
 
@@ -7,7 +7,7 @@ Each store has one interface and two implementations:
 
 ``make_stores(redis_url, prefix)`` picks the implementation. Every Redis key lives under
 ``prefix`` (``pension:`` by default): ``<prefix>tracker:<sender>``, ``<prefix>lock:<sender>``,
-``<prefix>dedupe:<key>``, ``<prefix>rate:<key>``.
+``<prefix>dedupe:<key>``, ``<prefix>rate:<key>``, ``<prefix><name>:inbox:<sender>``.
 
 When Redis cannot be reached every call fails fast (about a second) with
 :class:`StoreUnavailable`; once Redis is back the same :class:`Stores` object works again —
@@ -20,9 +20,10 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
@@ -82,6 +83,16 @@ class DedupeStore(Protocol):
 
 class RateLimiter(Protocol):
     def allow(self, key: str, limit: int, per_seconds: float) -> bool: ...
+
+
+class InboxStore(Protocol):
+    """Per-sender queues, oldest first: Alipay's inbound messages, the web chat's outbox."""
+
+    def push(self, sender: str, item: dict) -> None: ...
+
+    def pop(self, sender: str) -> dict | None: ...
+
+    def size(self, sender: str) -> int: ...
 
 
 def _encode(tracker: dict) -> bytes:
@@ -266,6 +277,32 @@ class MemoryRateLimiter:
 # --------------------------------------------------------------------------- redis
 
 
+class MemoryInboxStore:
+    """The embedded default: the same queues in this process (jobs run on its threads)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._queues: dict[str, deque[str]] = {}
+
+    def push(self, sender: str, item: dict) -> None:
+        with self._mutex:
+            self._queues.setdefault(sender, deque()).append(json.dumps(item, ensure_ascii=False))
+
+    def pop(self, sender: str) -> dict | None:
+        with self._mutex:
+            queue = self._queues.get(sender)
+            if not queue:
+                return None
+            raw = queue.popleft()
+            if not queue:
+                del self._queues[sender]
+        return json.loads(raw)
+
+    def size(self, sender: str) -> int:
+        with self._mutex:
+            return len(self._queues.get(sender) or ())
+
+
 @contextmanager
 def _redis_errors() -> Iterator[None]:
     """Translate redis-py's exceptions into the store exceptions."""
@@ -383,6 +420,32 @@ return count
         return int(count) <= limit
 
 
+class RedisInboxStore(_RedisStore):
+    """One Redis list per sender, ``<prefix><name>:inbox:<sender>``, expiring unread."""
+
+    def __init__(self, client: redis.Redis, prefix: str, name: str, ttl_seconds: float) -> None:
+        self._client = client
+        self._prefix = f"{prefix}{name}:inbox:"
+        self._ttl = _milliseconds(ttl_seconds)
+
+    def push(self, sender: str, item: dict) -> None:
+        key = self._key(sender)
+        with _redis_errors():
+            pipe = self._client.pipeline()
+            pipe.rpush(key, json.dumps(item, ensure_ascii=False))
+            pipe.pexpire(key, self._ttl)
+            pipe.execute()
+
+    def pop(self, sender: str) -> dict | None:
+        with _redis_errors():
+            raw = self._client.lpop(self._key(sender))
+        return None if raw is None else json.loads(raw)
+
+    def size(self, sender: str) -> int:
+        with _redis_errors():
+            return int(self._client.llen(self._key(sender)))
+
+
 def redis_client(url: str) -> redis.Redis:
     """A client that fails within about a second when Redis is down and reconnects by itself.
 
@@ -413,6 +476,18 @@ class Stores:
     rate_limits: RateLimiter
     client: redis.Redis | None = None
     """The Redis client, or None for the in-memory stores."""
+    prefix: str = DEFAULT_PREFIX
+    _inboxes: dict[str, InboxStore] = field(default_factory=dict, repr=False)
+
+    def inbox(self, name: str, ttl_seconds: float = 24 * 3600) -> InboxStore:
+        """The per-sender queues called ``name`` (one object per name and process)."""
+        if name not in self._inboxes:
+            self._inboxes[name] = (
+                MemoryInboxStore()
+                if self.client is None
+                else RedisInboxStore(self.client, self.prefix, name, ttl_seconds)
+            )
+        return self._inboxes[name]
 
     @property
     def backend(self) -> str:
@@ -448,12 +523,14 @@ def make_stores(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> Stores:
         dedupe=RedisDedupeStore(client, prefix),
         rate_limits=RedisRateLimiter(client, prefix),
         client=client,
+        prefix=prefix,
     )
 
 
 __all__ = [
     "DEFAULT_PREFIX",
     "DedupeStore",
+    "InboxStore",
     "LockStore",
     "LockTimeout",
     "RateLimiter",

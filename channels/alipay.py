@@ -52,16 +52,13 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
-import redis
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
 from alipay.aop.api.domain.AlipayOpenPublicMessageCustomSendModel import (
@@ -78,12 +75,13 @@ from alipay.aop.api.util.SignatureUtils import get_sign_content, sign_with_rsa2,
 from Crypto.PublicKey import RSA
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_xml
-from flask import Blueprint, Flask, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 
-from bot.messages import BotMessage, UserMessage
-from bot.stores import LockTimeout, StoreError, StoreUnavailable
+from bot.messages import UserMessage
+from bot.stores import InboxStore, LockTimeout, MemoryInboxStore, Stores
 from channels import alipay_transport
-from services.accounts import account_for
+from channels.inbound import answer, record_inbound, render_texts
+from services.outbound import Recipient
 
 alipay_transport.install()
 
@@ -182,66 +180,6 @@ class AlipayKeys:
         )
 
 
-# --------------------------------------------------------------------------- inboxes
-
-
-def _redis_call(call):
-    try:
-        return call()
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise StoreUnavailable(f"Redis unavailable: {error}") from error
-    except redis.RedisError as error:
-        raise StoreError(f"Redis error: {error}") from error
-
-
-class RedisInbox:
-    """One Redis list per sender: ``<prefix>alipay:inbox:<sender>``, oldest first."""
-
-    def __init__(self, client: redis.Redis, prefix: str):
-        self._client = client
-        self._prefix = f"{prefix}{CHANNEL}:inbox:"
-
-    def push(self, sender: str, item: dict) -> None:
-        key = self._prefix + sender
-        pipe = self._client.pipeline()
-        pipe.rpush(key, json.dumps(item, ensure_ascii=False))
-        pipe.expire(key, INBOX_TTL_SECONDS)
-        _redis_call(pipe.execute)
-
-    def pop(self, sender: str) -> dict | None:
-        raw = _redis_call(lambda: self._client.lpop(self._prefix + sender))
-        return None if raw is None else json.loads(raw)
-
-    def size(self, sender: str) -> int:
-        return int(_redis_call(lambda: self._client.llen(self._prefix + sender)))
-
-
-class MemoryInbox:
-    """The embedded default: the same inboxes in this process (jobs run on its threads)."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._queues: dict[str, deque[str]] = {}
-
-    def push(self, sender: str, item: dict) -> None:
-        with self._mutex:
-            self._queues.setdefault(sender, deque()).append(json.dumps(item, ensure_ascii=False))
-
-    def pop(self, sender: str) -> dict | None:
-        with self._mutex:
-            queue = self._queues.get(sender)
-            if not queue:
-                return None
-            raw = queue.popleft()
-            if not queue:
-                del self._queues[sender]
-        return json.loads(raw)
-
-    def size(self, sender: str) -> int:
-        with self._mutex:
-            return len(self._queues.get(sender) or ())
-
-
 # --------------------------------------------------------------------------- the channel
 
 
@@ -255,7 +193,7 @@ class AlipayChannel:
         keys: AlipayKeys,
         server_url: str = SERVER_URL,
         media_url: str = MEDIA_URL,
-        inbox: RedisInbox | MemoryInbox | None = None,
+        inbox: InboxStore | None = None,
     ):
         if not APP_ID.fullmatch(app_id or ""):
             raise ValueError(f"ALIPAY_APP_ID {app_id!r} is not an Alipay app id")
@@ -267,7 +205,7 @@ class AlipayChannel:
         self.keys = keys
         self.server_url = server_url
         self.media_url = media_url
-        self.inbox = inbox or MemoryInbox()
+        self.inbox = inbox or MemoryInboxStore()
         config = AlipayClientConfig()
         config.server_url = server_url
         config.app_id = app_id
@@ -280,20 +218,14 @@ class AlipayChannel:
         self.client = DefaultAlipayClient(alipay_client_config=config)
 
     @classmethod
-    def from_app(cls, app: Flask) -> AlipayChannel | None:
+    def from_settings(cls, config, stores: Stores) -> AlipayChannel | None:
         """The channel as configured, or None while ``ALIPAY_APP_ID`` is unset."""
-        config = app.config
         if not config.get("ALIPAY_APP_ID"):
             return None
         for key in ("ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY"):
             if not config.get(key):
                 raise ValueError(f"{key} is required when ALIPAY_APP_ID is set")
-        stores = app.extensions["stores"]
-        inbox = (
-            RedisInbox(stores.client, config["REDIS_PREFIX"])
-            if stores.client is not None
-            else MemoryInbox()
-        )
+        inbox = stores.inbox(f"{CHANNEL}", INBOX_TTL_SECONDS)
         return cls(
             app_id=str(config["ALIPAY_APP_ID"]),
             keys=AlipayKeys.load(config["ALIPAY_APP_PRIVATE_KEY"], config["ALIPAY_PUBLIC_KEY"]),
@@ -421,11 +353,21 @@ class AlipayChannel:
 # --------------------------------------------------------------------------- the gateway
 
 
+class AlipayOutbound:
+    """The outbound port for Alipay: custom-send text messages, one per reply."""
+
+    def __init__(self, channel: AlipayChannel):
+        self.channel = channel
+
+    def deliver(self, recipient: Recipient, messages) -> None:
+        for text in render_texts(messages):
+            self.channel.send_text(recipient.external_id, text)
+
+
 @blueprint.record_once
 def _setup(state) -> None:
-    app = state.app
-    app.extensions["alipay"] = AlipayChannel.from_app(app)
-    path = app.config.get("ALIPAY_GATEWAY_PATH") or GATEWAY_PATH
+    # The channel itself is built with the runtime (workers need it without the web app).
+    path = state.app.config.get("ALIPAY_GATEWAY_PATH") or GATEWAY_PATH
     state.add_url_rule(path, "gateway", gateway, methods=["POST"])
 
 
@@ -550,7 +492,7 @@ def _enqueue_drain(sender: str) -> None:
     """Start a drain job; if the queue is down, 503 makes Alipay deliver again (the retry is
     deduplicated, finds the inbox non-empty and enqueues the job then)."""
     try:
-        current_app.extensions["jobs"].enqueue(drain_inbox, sender)
+        current_app.extensions["runtime"].jobs.enqueue(drain_inbox, sender)
     except Exception:
         log.exception("alipay: could not enqueue the drain job")
         abort(503, description="job queue unavailable")
@@ -591,14 +533,14 @@ def _stale(create_time: str) -> bool:
 # --------------------------------------------------------------------------- the worker
 
 
-def drain_inbox(app: Flask, sender: str) -> None:
+def drain_inbox(runtime, sender: str) -> None:
     """Background job: handle one sender's inbox front to back, holding its inbox lock.
 
     A job that finds the lock taken leaves: the holder re-checks the inbox after releasing
     the lock and enqueues a new job when something arrived meanwhile, so nothing is stranded.
     """
-    channel: AlipayChannel = app.extensions["alipay"]
-    stores = app.extensions["stores"]
+    channel: AlipayChannel = runtime.extensions["alipay"]
+    stores = runtime.extensions["stores"]
     try:
         with stores.locks.lock(
             f"{CHANNEL}-inbox:{sender}", timeout=DRAIN_LOCK_SECONDS, blocking_timeout=0
@@ -608,56 +550,35 @@ def drain_inbox(app: Flask, sender: str) -> None:
                 item = channel.inbox.pop(sender)
                 if item is None:
                     break
-                _handle(app, channel, sender, item)
+                _handle(runtime, channel, sender, item)
     except LockTimeout:
         return
     if channel.inbox.size(sender):
-        app.extensions["jobs"].enqueue(drain_inbox, sender)
+        runtime.jobs.enqueue(drain_inbox, sender)
 
 
-def _handle(app: Flask, channel: AlipayChannel, sender: str, item: dict) -> None:
+def _message(sender: str, item: dict, photo: bytes | None) -> UserMessage:
     metadata = {"message_id": item["msg_id"]} if item.get("msg_id") else {}
-    _record_inbound(app, sender)
+    kind = {"image": "image", "event": "event"}.get(item["kind"], "text")
+    content = {kind: photo if kind == "image" else item[kind]}
+    return UserMessage(sender=sender, channel=CHANNEL, metadata=metadata, **content)
+
+
+def _handle(runtime, channel: AlipayChannel, sender: str, item: dict) -> None:
     try:
+        photo = None
         if item["kind"] == "image":
             try:
                 photo = channel.download_media(item["media_id"])
             except AlipayError as error:
                 log.warning("alipay photo not downloaded: %s", error)
+                record_inbound(runtime, CHANNEL, sender)
                 channel.send_text(sender, PHOTO_NOT_RECEIVED)
                 return
-            message = UserMessage(sender=sender, channel=CHANNEL, image=photo, metadata=metadata)
-        elif item["kind"] == "event":
-            message = UserMessage(
-                sender=sender, channel=CHANNEL, event=item["event"], metadata=metadata
-            )
-        else:
-            message = UserMessage(
-                sender=sender, channel=CHANNEL, text=item["text"], metadata=metadata
-            )
-        replies = app.extensions["engine"].handle(message)
-        for reply in replies:
-            content = render(reply)
-            if content:
-                channel.send_text(sender, content)
+        replies = answer(runtime, _message(sender, item, photo))
+        for content in render_texts(replies):
+            channel.send_text(sender, content)
     except AlipayError as error:
         log.error("alipay reply not delivered: %s", error)
     except Exception:  # one bad message must not block the sender's later ones
         log.exception("alipay message not handled")
-
-
-def _record_inbound(app: Flask, sender: str) -> None:
-    """The account row (created on first contact) notes when its user last wrote to us."""
-    try:
-        with app.extensions["db"].session() as session:
-            account_for(session, CHANNEL, sender, inbound=True)
-    except Exception:  # the reply matters more than the bookkeeping
-        log.exception("could not record an inbound Alipay message")
-
-
-def render(reply: BotMessage) -> str:
-    """A bot message as Alipay text: buttons become numbered lines the user can type back."""
-    text = reply.as_plain_text()
-    if reply.image:
-        text = f"{text}\n{reply.image}" if text else reply.image
-    return text.strip()

@@ -9,7 +9,11 @@ and bot text with ``textContent``, never as HTML.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, jsonify, render_template
+
+from bot.stores import Stores
+from channels.rest import MAX_SENDER_CHARS, json_body, text_field
+from services.outbound import Recipient
 
 blueprint = Blueprint(
     "webchat",
@@ -18,6 +22,11 @@ blueprint = Blueprint(
     static_folder="static",
     static_url_path="/chat/static",
 )
+
+CHANNEL = "web"
+OUTBOX = "web-outbox"
+OUTBOX_TTL_SECONDS = 7 * 24 * 3600  # a reviewed photo's answer waits a week for the page
+MAX_FETCH = 20  # messages handed to the page per inbox check
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -41,3 +50,28 @@ def chat_page():
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class WebChatOutbound:
+    """The outbound port for the web chat: messages wait in the page's inbox until it asks.
+
+    The random sender id the page keeps is what unlocks its inbox: the same secret that
+    already names its conversation.
+    """
+
+    def __init__(self, stores: Stores):
+        self.outbox = stores.inbox(OUTBOX, OUTBOX_TTL_SECONDS)
+
+    def deliver(self, recipient: Recipient, messages) -> None:
+        for message in messages:
+            self.outbox.push(recipient.external_id, message.to_rest(recipient.external_id))
+
+
+@blueprint.post("/chat/inbox")
+def inbox():
+    sender = text_field(json_body(), "sender", MAX_SENDER_CHARS)
+    outbox = current_app.extensions["stores"].inbox(OUTBOX, OUTBOX_TTL_SECONDS)
+    messages = []
+    while len(messages) < MAX_FETCH and (message := outbox.pop(sender)) is not None:
+        messages.append(message)
+    return jsonify(messages)

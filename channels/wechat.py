@@ -19,7 +19,6 @@ reply goes out. Photos are downloaded and reviewed by a job (``success`` at once
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import threading
@@ -260,7 +259,8 @@ class Inbound:
 @blueprint.post(PATH)
 def receive():
     started = time.monotonic()
-    received_at = dt.datetime.now(dt.UTC)
+    runtime = current_app.extensions["runtime"]
+    received_at = runtime.clock.now()
     token = _token()
     raw = _body()
     signature, timestamp, nonce = _verified_query(token)
@@ -270,17 +270,16 @@ def receive():
     if kind == "ignore":
         return success()
 
-    app = current_app._get_current_object()
-    state = state_for(app)
+    state = state_for(runtime)
     if not state.bind_signature(request.args.get("msg_signature") or signature, inbound.key):
         abort(403, description="this signature was issued for another message")
-    first = app.extensions["stores"].dedupe.first_time(f"wechat:{inbound.key}", MESSAGE_TTL)
+    first = runtime.extensions["stores"].dedupe.first_time(f"wechat:{inbound.key}", MESSAGE_TTL)
     attempt = state.arrive(inbound.key)
     done = None
     if first:
         ticket = state.take_ticket(inbound.openid)
         if kind == "image":
-            app.extensions["jobs"].enqueue(
+            runtime.jobs.enqueue(
                 process_image, inbound.openid, payload, inbound.key, ticket, received_at.isoformat()
             )
             state.claim(inbound.key, attempt, give_up=True)  # the job answers; retries stand aside
@@ -289,7 +288,7 @@ def receive():
         message, fixed = (payload, None) if kind == "engine" else (None, payload)
         threading.Thread(
             target=run_message,
-            args=(app, inbound.key, inbound.openid, message, fixed, ticket, received_at, done),
+            args=(runtime, inbound.key, inbound.openid, message, fixed, ticket, received_at, done),
             name=f"wechat-{inbound.key}",
             daemon=True,
         ).start()
@@ -298,12 +297,12 @@ def receive():
             "retry %d of WeChat message %s from %s", attempt, inbound.key, masked(inbound.openid)
         )
 
-    wait = float(app.config.get("WECHAT_REPLY_WAIT") or DEFAULT_REPLY_WAIT)
+    wait = float(runtime.config.get("WECHAT_REPLY_WAIT") or DEFAULT_REPLY_WAIT)
     outcome = _await_result(state, inbound.key, attempt, started + wait, done)
     if outcome.kind == PASSIVE and outcome.texts:
         return _passive_reply(inbound, outcome.texts, crypto, nonce)
     if outcome.kind == LATE and outcome.texts:
-        app.extensions["jobs"].enqueue(deliver_replies, inbound.openid, list(outcome.texts))
+        runtime.jobs.enqueue(deliver_replies, inbound.openid, list(outcome.texts))
     return success()
 
 

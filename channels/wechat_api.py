@@ -25,6 +25,9 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
+from channels.inbound import render_texts
+from services.clock import system_clock
+
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"
@@ -116,26 +119,26 @@ class OfficialAccountClient(WeChatClient):
         return super()._request(method, url_or_endpoint, params=params, **kwargs)
 
 
-def api_base_url(app) -> str:
+def api_base_url(runtime) -> str:
     url = (
-        app.config.get("WECHAT_API_BASE_URL")
+        runtime.config.get("WECHAT_API_BASE_URL")
         or os.environ.get("WECHAT_API_BASE_URL")
         or DEFAULT_API_BASE_URL
     )
     return url if url.endswith("/") else url + "/"
 
 
-def client_for(app) -> OfficialAccountClient:
-    """The app's client: one per process, its token shared through Redis when configured."""
-    client = app.extensions.get("wechat_client")
+def client_for(runtime) -> OfficialAccountClient:
+    """The process's client, its token shared through Redis when configured."""
+    client = runtime.extensions.get("wechat_client")
     if client is None:
-        appid, secret = app.config.get("WECHAT_APPID"), app.config.get("WECHAT_SECRET")
+        appid, secret = runtime.config.get("WECHAT_APPID"), runtime.config.get("WECHAT_SECRET")
         if not (appid and secret):
             raise RuntimeError("WECHAT_APPID and WECHAT_SECRET are needed to call the WeChat API")
-        redis_client = app.extensions["stores"].client
+        redis_client = runtime.extensions["stores"].client
         if redis_client is not None:
-            session = RedisStorage(redis_client, prefix=f"{app.config['REDIS_PREFIX']}wechatpy")
-            lock_name = f"{app.config['REDIS_PREFIX']}wechat:token-refresh"
+            session = RedisStorage(redis_client, prefix=f"{runtime.config['REDIS_PREFIX']}wechatpy")
+            lock_name = f"{runtime.config['REDIS_PREFIX']}wechat:token-refresh"
 
             def refresh_lock():
                 return redis_client.lock(lock_name, timeout=15, blocking_timeout=15)
@@ -146,11 +149,11 @@ def client_for(app) -> OfficialAccountClient:
         client = OfficialAccountClient(
             appid,
             secret,
-            api_base_url=api_base_url(app),
+            api_base_url=api_base_url(runtime),
             session=session,
             refresh_lock=refresh_lock,
         )
-        app.extensions["wechat_client"] = client
+        runtime.extensions["wechat_client"] = client
     return client
 
 
@@ -169,6 +172,21 @@ def masked(openid: str) -> str:
 
 
 # --------------------------------------------------------------------------- outbound
+
+
+class DeliveryFailed(RuntimeError):
+    """WeChat refused or could not be reached; the job fails visibly (and may be retried)."""
+
+
+class WeChatOutbound:
+    """The outbound port for WeChat: customer-service messages, a template outside 48 hours."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    def deliver(self, recipient, messages) -> None:
+        if send_texts(self.runtime, recipient.external_id, render_texts(messages)) == "failed":
+            raise DeliveryFailed(f"WeChat message to {masked(recipient.external_id)} not sent")
 
 
 def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
@@ -194,14 +212,14 @@ def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
     return [part.strip("\n") for part in parts if part.strip()]
 
 
-def send_texts(app, openid: str, texts: list[str]) -> str:
+def send_texts(runtime, openid: str, texts: list[str]) -> str:
     """Send replies as customer-service text messages, in order.
 
     Returns ``"custom"`` when all went out, ``"template"`` when the 48-hour window was closed
     and a template message went instead, ``"failed"`` otherwise (logged, never raised: a
     background job has nobody to raise to, and retrying could send a reply twice).
     """
-    client = client_for(app)
+    client = client_for(runtime)
     parts = [part for text in texts for part in split_text(text)]
     for number, part in enumerate(parts):
         try:
@@ -213,7 +231,9 @@ def send_texts(app, openid: str, texts: list[str]) -> str:
                     masked(openid),
                     error.errcode,
                 )
-                return "template" if send_template_notice(app, openid, parts[number]) else "failed"
+                return (
+                    "template" if send_template_notice(runtime, openid, parts[number]) else "failed"
+                )
             log.error(
                 "customer-service message to %s failed: errcode %s", masked(openid), error.errcode
             )
@@ -227,7 +247,7 @@ def send_texts(app, openid: str, texts: list[str]) -> str:
 def template_data(text: str, now: dt.datetime | None = None) -> dict:
     """The template's fields: ``thing1`` an excerpt (WeChat allows 20 characters), ``time2`` the
     time, ``thing3`` what to do. Adapt here if the chosen template has other field names."""
-    now = now or dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
+    now = now or system_clock.now()
     excerpt = " ".join(text.split())
     excerpt = excerpt if len(excerpt) <= 20 else excerpt[:19] + "…"
     return {
@@ -237,15 +257,17 @@ def template_data(text: str, now: dt.datetime | None = None) -> dict:
     }
 
 
-def send_template_notice(app, openid: str, text: str) -> bool:
-    template_id = app.config.get("WECHAT_TEMPLATE_ID")
+def send_template_notice(runtime, openid: str, text: str) -> bool:
+    template_id = runtime.config.get("WECHAT_TEMPLATE_ID")
     if not template_id:
         log.error(
             "no WECHAT_TEMPLATE_ID: cannot reach %s outside the 48-hour window", masked(openid)
         )
         return False
     try:
-        client_for(app).message.send_template(openid, template_id, template_data(text))
+        client_for(runtime).message.send_template(
+            openid, template_id, template_data(text, runtime.clock.now())
+        )
     except (WeChatClientException, requests.RequestException) as error:
         log.error("template message to %s failed: %s", masked(openid), _reason(error))
         return False
@@ -258,10 +280,10 @@ def _reason(error: Exception) -> str:
     return error.__class__.__name__
 
 
-def download_media(app, media_id: str) -> bytes:
+def download_media(runtime, media_id: str) -> bytes:
     """A temporary media file (kept by WeChat for 3 days) as bytes."""
     try:
-        response = client_for(app).media.download(media_id)
+        response = client_for(runtime).media.download(media_id)
     except (WeChatClientException, requests.RequestException) as error:
         raise MediaUnavailable(_reason(error)) from error
     if not isinstance(response, requests.Response):
@@ -272,6 +294,6 @@ def download_media(app, media_id: str) -> bytes:
     return data
 
 
-def create_menu(app, menu: dict | None = None) -> dict:
+def create_menu(runtime, menu: dict | None = None) -> dict:
     """Create the Official Account's menu: 我要认证 / 认证查询 / 常见问题."""
-    return client_for(app).menu.create(menu or MENU)
+    return client_for(runtime).menu.create(menu or MENU)

@@ -256,13 +256,13 @@ class MemoryDeliveryState:
             self._mutex.notify_all()
 
 
-def state_for(app) -> RedisDeliveryState | MemoryDeliveryState:
-    state = app.extensions.get("wechat_state")
+def state_for(runtime) -> RedisDeliveryState | MemoryDeliveryState:
+    state = runtime.extensions.get("wechat_state")
     if state is None:
-        client = app.extensions["stores"].client
+        client = runtime.extensions["stores"].client
         if client is None:
             state = MemoryDeliveryState()
         else:
-            state = RedisDeliveryState(client, app.config["REDIS_PREFIX"])
-        app.extensions["wechat_state"] = state
+            state = RedisDeliveryState(client, runtime.config["REDIS_PREFIX"])
+        runtime.extensions["wechat_state"] = state
     return state

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from nlu.entities import REGION_CODES, RELATION_SYNONYMS, extract_entities
+from nlu.entities import RELATION_SYNONYMS, extract_entities, region_codes
 from nlu.normalize import normalize
 from nlu.training_data import TrainingData, load_training_data
 
@@ -138,7 +138,7 @@ def _jieba():
                 jieba.setLogLevel(logging.WARNING)
                 tokenizer = jieba.Tokenizer()
                 tokenizer.initialize()
-                for word in (*_DOMAIN_WORDS, *REGION_CODES, *RELATION_SYNONYMS):
+                for word in (*_DOMAIN_WORDS, *region_codes(), *RELATION_SYNONYMS):
                     tokenizer.add_word(word, freq=20000)
                 _tokenizer = tokenizer
     return _tokenizer

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from nlu.normalize import Normalized, normalize
+from services.regions import place_codes
 
 __all__ = [
     "EXTRACTOR",
-    "REGION_CODES",
     "RELATIONS",
     "RELATION_SYNONYMS",
     "extract_entities",
     "find_invalid_id_numbers",
     "id_checksum_ok",
+    "region_codes",
 ]
 
 EXTRACTOR = "EmbeddedEntityExtractor"
@@ -106,50 +108,19 @@ _NOT_RELATION_AFTER = {"妈": "的", "娘": "们"}
 
 # --------------------------------------------------------------------------- regions
 
-# surface → 6-digit administrative code (GB/T 2260); apps count as their province.
-REGION_CODES: dict[str, str] = {
-    # Shaanxi
-    "陕西养老保险": "610000",
-    "陕西省": "610000",
-    "陕西": "610000",
-    "西安市新城区": "610102",
-    "西安新城区": "610102",
-    "西安新城": "610102",
-    "新城区": "610102",
-    "西安市": "610100",
-    "西安": "610100",
-    "宝鸡": "610300",
-    "咸阳": "610400",
-    # Shanxi
-    "民生山西": "140000",
-    "山西省": "140000",
-    "山西": "140000",
-    "太原": "140100",
-    "大同": "140200",
-    # Jiangxi
-    "江西人社": "360000",
-    "赣服通": "360000",
-    "江西省": "360000",
-    "江西": "360000",
-    "南昌": "360100",
-    "赣州": "360700",
-    "寻乌县": "360734",
-    "寻乌": "360734",
-    # Guangxi
-    "广西人社12333": "450000",
-    "广西人社": "450000",
-    "广西12333": "450000",
-    "老来网": "450000",
-    "广西壮族自治区": "450000",
-    "广西自治区": "450000",
-    "广西": "450000",
-    "南宁": "450100",
-    "柳州": "450200",
-    "桂林": "450300",
-}
-_REGION_RE = re.compile(
-    "|".join(re.escape(s) for s in sorted(REGION_CODES, key=lambda s: (-len(s), s)))
-)
+# surface → 6-digit administrative code (GB/T 2260); apps count as their province. The names
+# live in the region data file (services/data/regions.yaml), so a new province needs no code.
+
+
+def region_codes() -> dict[str, str]:
+    return place_codes()
+
+
+@lru_cache(maxsize=4)
+def _region_pattern(surfaces: frozenset[str]) -> re.Pattern:
+    # Longest first: "西安市新城区" before "西安".
+    return re.compile("|".join(re.escape(s) for s in sorted(surfaces, key=lambda s: (-len(s), s))))
+
 
 # --------------------------------------------------------------------------- person names
 
@@ -278,7 +249,7 @@ def _name_at(text: str, start: int, *, announced: bool = False) -> int:
     for length in range(len(candidate), 1, -1):
         if candidate[:length] in _NOT_NAMES:
             return 0
-    if candidate in RELATION_SYNONYMS or candidate in REGION_CODES:
+    if candidate in RELATION_SYNONYMS or candidate in region_codes():
         return 0
     return end
 
@@ -336,10 +307,11 @@ def extract_entities(text: str | Normalized) -> list[dict]:
     for match in _PHONE_RE.finditer(norm):
         if not _overlaps(match.span(), taken):
             add("phone", match.group(), match.start(), match.end())
-    for match in _REGION_RE.finditer(norm):
+    codes = region_codes()
+    for match in _region_pattern(frozenset(codes)).finditer(norm):
         if not _overlaps(match.span(), taken):
             surface = match.group()
-            add("region", REGION_CODES[surface], match.start(), match.end())
+            add("region", codes[surface], match.start(), match.end())
     relation_spans = []
     for match in _RELATION_RE.finditer(norm):
         start, end = match.span("single") if match.group("single") else match.span()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.clock import in_shanghai, system_clock
 from services.models import (
     AuditLog,
     CertificationMethod,
@@ -22,6 +23,7 @@ from services.models import (
     PaymentStatus,
     PaymentStatusChange,
     Person,
+    naive_utc,
 )
 from services.policy import Resumption, assess, resumption
 
@@ -46,8 +48,12 @@ def record_certification(
     evidence: dict | None = None,
     at: dt.datetime | None = None,
 ) -> CertificationOutcome:
-    """A successful certification of ``person`` by ``method`` (staff ``operator`` if any)."""
-    at = at or dt.datetime.now()
+    """A successful certification of ``person`` by ``method`` (staff ``operator`` if any).
+
+    ``at`` defaults to now; a naive moment is Beijing time. The day it counts for is
+    Beijing's date; the database keeps UTC.
+    """
+    at = in_shanghai(at or system_clock.now())
     day = at.date()
     if person.status == PaymentStatus.stopped:
         raise CannotCertify("养老金已停发，认证不能恢复发放，请联系经办机构")
@@ -56,7 +62,7 @@ def record_certification(
     record = CertificationRecord(
         person_id=person.id,
         method=CertificationMethod(method),
-        certified_at=at,
+        certified_at=naive_utc(at),
         result=CertificationResult.passed,
         evidence=evidence,
         operator=operator,

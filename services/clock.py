@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-__all__ = ["SHANGHAI", "Clock", "FrozenClock", "SystemClock", "system_clock"]
+__all__ = ["SHANGHAI", "Clock", "FrozenClock", "SystemClock", "in_shanghai", "system_clock"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -47,7 +47,7 @@ class FrozenClock(Clock):
         self.set(moment)
 
     def set(self, moment: dt.datetime | dt.date | str) -> None:
-        self._now = _as_shanghai(moment)
+        self._now = in_shanghai(moment)
 
     def advance(self, **delta: float) -> dt.datetime:
         """Move forward by ``timedelta(**delta)`` and return the new moment."""
@@ -58,7 +58,7 @@ class FrozenClock(Clock):
         return self._now
 
 
-def _as_shanghai(moment: dt.datetime | dt.date | str) -> dt.datetime:
+def in_shanghai(moment: dt.datetime | dt.date | str) -> dt.datetime:
     """A date is its 09:00 in Beijing (office hours); a naive datetime is Beijing time."""
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)

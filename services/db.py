@@ -8,15 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaBehind(RuntimeError):
+    """The database has not been migrated to this version's schema."""
+
+    def __init__(self, current: str | None, head: str):
+        self.current, self.head = current, head
+        where = f"at {current}" if current else "empty"
+        super().__init__(
+            f"database schema is {where}, this version needs {head}: run `pension migrate`"
+        )
 
 
 def normalise_url(url: str) -> str:
@@ -34,6 +48,7 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._schema_ok = False
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -47,6 +62,24 @@ class Database:
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def check_schema(self) -> None:
+        """Raise :class:`SchemaBehind` unless the schema is at the newest migration."""
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        if current != self.schema_head:
+            raise SchemaBehind(current, self.schema_head)
+
+    def require_schema(self) -> None:
+        """:meth:`check_schema` until it first passes; after that free (migrations only add)."""
+        if not self._schema_ok:
+            self.check_schema()
+            self._schema_ok = True
+
+    @cached_property
+    def schema_head(self) -> str:
+        """The newest migration this version ships."""
+        return ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -20,6 +20,8 @@ from functools import lru_cache
 
 from stdnum.cn import ric
 
+from services.clock import system_clock
+
 __all__ = [
     "IdCard",
     "InvalidIdNumber",
@@ -96,7 +98,7 @@ def parse_id_number(text: object, *, today: dt.date | None = None) -> IdCard:
             f"身份证号码中的出生日期 {number[6:10]}-{number[10:12]}-{number[12:14]} 不存在",
             "birth_date",
         ) from None
-    today = today or dt.date.today()
+    today = today or system_clock.today()
     if birth_date > today:
         raise InvalidIdNumber(
             f"身份证号码中的出生日期 {birth_date.isoformat()} 晚于今天", "birth_date"

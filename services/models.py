@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.clock import system_clock
+
 # Stable constraint names so Alembic migrations match on SQLite and PostgreSQL alike.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -37,7 +39,8 @@ NAMING = {
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """Column defaults: now, as naive UTC (see services.clock)."""
+    return system_clock.utcnow()
 
 
 def naive_utc(moment: dt.datetime | None = None) -> dt.datetime:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -36,8 +35,15 @@ _TYPED_KEYS = frozenset(
         "benefit_overrides",
         "reminder_months_before_due",
         "inherit",
+        "region_code",
+        "names",
+        "places",
+        "methods",
+        "bind_limit",
     }
 )
+# What the methods in the data file may name (services.models.CertificationMethod values).
+METHODS = frozenset({"face", "photo_review", "home_visit", "info_comparison"})
 
 
 class RegionDataError(ValueError):
@@ -97,11 +103,24 @@ class RegionPolicy:
     first_cycle: FirstCycle | None
     suspension: SuspensionRule
     reminder_months_before_due: int | None
-    extra: Mapping[str, Any]  # home_visit, manual_photo, bind_limit, overseas, … with sources
+    methods: tuple[str, ...]  # the certification methods the region accepts
+    bind_limit: int
+    extra: Mapping[str, Any]  # home_visit, manual_photo, overseas, … with sources
 
     @property
     def hotline(self) -> str | None:
         return self.contacts[0].phone if self.contacts else None
+
+    def accepts(self, method: str) -> bool:
+        return str(method) in self.methods
+
+
+@dataclass(frozen=True)
+class Province:
+    """A province as people name it: buttons, the NLU's place names."""
+
+    name: str
+    region_code: str
 
 
 def policy_for(region_code: str | None, benefit_type: str | None = None) -> RegionPolicy:
@@ -128,6 +147,8 @@ def policy_for(region_code: str | None, benefit_type: str | None = None) -> Regi
         first_cycle=_first_cycle(first) if first else None,
         suspension=SuspensionRule(merged["suspension"]["rule"], merged["suspension"]["source"]),
         reminder_months_before_due=merged.get("reminder_months_before_due"),
+        methods=tuple(merged["methods"]),
+        bind_limit=int(merged["bind_limit"]),
         extra=MappingProxyType({k: v for k, v in merged.items() if k not in _TYPED_KEYS}),
     )
 
@@ -135,6 +156,34 @@ def policy_for(region_code: str | None, benefit_type: str | None = None) -> Regi
 def region_keys() -> tuple[str, ...]:
     """Every key of the data file (region-code prefixes and "default")."""
     return tuple(_table())
+
+
+def provinces() -> tuple[Province, ...]:
+    """The provinces the data file covers, in file order (the "哪个省？" buttons)."""
+    return tuple(
+        Province(str(data["province"]), str(data["region_code"]))
+        for data in _table().values()
+        if data.get("region_code")
+    )
+
+
+def place_codes() -> dict[str, str]:
+    """Every name of a province, its apps, cities and districts → its 6-digit region code."""
+    codes: dict[str, str] = {}
+    for data in _table().values():
+        for name in data.get("names") or ():
+            codes[str(name)] = str(data["region_code"])
+        codes.update({str(k): str(v) for k, v in (data.get("places") or {}).items()})
+    return codes
+
+
+def use_data_file(path: Path | str | None) -> None:
+    """Read the policies from another file (an operator's own, a test's fifth province);
+    None goes back to the shipped one. Checked at once: a bad file fails here."""
+    global _data_file
+    table = load_table(Path(path) if path else DATA_FILE)
+    _data_file = Path(path) if path else DATA_FILE
+    _loaded["table"] = table
 
 
 def load_table(path: Path = DATA_FILE) -> dict[str, dict[str, Any]]:
@@ -148,9 +197,15 @@ def load_table(path: Path = DATA_FILE) -> dict[str, dict[str, Any]]:
         if key != DEFAULT_KEY and not key.isdigit():
             raise RegionDataError(f"region key {key!r} is not a region-code prefix")
         merged = _resolve(table, key)  # also checks inherit targets and loops
-        for field in ("province", "contact_advice", "cycle", "suspension"):
+        for field in ("province", "contact_advice", "cycle", "suspension", "methods", "bind_limit"):
             if field not in merged:
                 raise RegionDataError(f"region {key!r}: '{field}' missing")
+        unknown = set(merged["methods"]) - METHODS
+        if unknown or not merged["methods"]:
+            raise RegionDataError(f"region {key!r}: methods {sorted(unknown)} unknown or none")
+        code = table[key].get("region_code")
+        if code is not None and not (isinstance(code, str) and code.isdigit() and len(code) == 6):
+            raise RegionDataError(f"region {key!r}: region_code must be 6 digits in quotes")
         _cycle_rule(merged["cycle"])
         for cycle in (merged.get("benefit_overrides") or {}).values():
             _cycle_rule(cycle)
@@ -161,9 +216,15 @@ def load_table(path: Path = DATA_FILE) -> dict[str, dict[str, Any]]:
     return table
 
 
-@lru_cache(maxsize=1)
+_data_file = DATA_FILE
+_loaded: dict[str, dict[str, dict[str, Any]]] = {}  # the table, read once per data file
+
+
 def _table() -> dict[str, dict[str, Any]]:
-    return load_table(DATA_FILE)
+    table = _loaded.get("table")
+    if table is None:
+        table = _loaded["table"] = load_table(_data_file)
+    return table
 
 
 def _match(table: Mapping[str, Any], region_code: str) -> str:

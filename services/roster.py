@@ -46,6 +46,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from services.clock import system_clock
 from services.db import Database
 from services.idcard import InvalidIdNumber, mask_id_number, parse_id_number
 from services.models import BenefitType, PaymentStatus, Person, utcnow
@@ -638,7 +639,7 @@ def import_rows(
     """
     started = time.perf_counter()
     summary = summary or ImportSummary(source=source)
-    checker = _RowChecker(today or dt.date.today())
+    checker = _RowChecker(today or system_clock.today())
     if columns is not None:
         error = _missing_columns_message(filter(None, map(_canonical_key, columns)))
         if error:

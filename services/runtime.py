@@ -34,5 +34,14 @@ class Runtime:
     database: Database
     clock: Clock
     outbound: OutboundRouter
-    jobs: JobQueue | None = None
     extensions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> JobQueue:
+        # Kept with the extensions: the web app shares that dictionary, so a queue swapped
+        # there (a test's recording queue) is the one every caller uses.
+        return self.extensions["jobs"]
+
+    @jobs.setter
+    def jobs(self, queue: JobQueue) -> None:
+        self.extensions["jobs"] = queue

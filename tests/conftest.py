@@ -17,6 +17,7 @@ from tests.support import (
     REDIS_URL,
     RUN_ID,
     empty_tables,
+    frozen_clock,
     schema_url,
     service_missing,
 )
@@ -67,13 +68,14 @@ def app_config(postgres_url, redis_url, redis_prefix, tmp_path):
         "AUTO_MIGRATE": False,
         "LOAD_DEMO_ROSTER": True,
         "PHOTO_DIR": str(tmp_path / "photos"),
+        "CLOCK": frozen_clock(),
         "TESTING": True,
     }
 
 
 @pytest.fixture
 def app(app_config, postgres_database):
-    from bot import create_app
+    from pension import create_app
 
     application = create_app(app_config)
     yield application

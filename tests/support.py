@@ -11,10 +11,12 @@ import datetime as dt
 import os
 import socket
 import uuid
+from pathlib import Path
 
 import pytest
 from stdnum.cn import ric
 
+from services.clock import FrozenClock
 from services.db import Database, normalise_url
 from services.models import Base, BenefitType, PaymentStatus, Person
 
@@ -28,6 +30,20 @@ REDIS_URL = (
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 RUN_ID = uuid.uuid4().hex[:8]
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+FACES = FIXTURES / "faces"  # face photos and a clip; licence note in its README.md
+REGULATIONS = REPO / "docs" / "regulations"  # the seeds every rule and answer cites
+
+# The day the app's clock stands still on in tests (services.clock): the day a date-bound
+# suite once failed. Nothing in the suite reads the machine's date.
+NOW = "2026-12-01 10:00"
+TODAY = dt.date(2026, 12, 1)
+
+
+def frozen_clock(moment: str = NOW) -> FrozenClock:
+    return FrozenClock(moment)
 
 
 def service_missing(what: str, error: Exception):
@@ -81,7 +97,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-# The intent catalogue (../shared/spec/intents.md): a contract, names fixed.
+# The intent catalogue (docs/spec/intents.md): a contract, names fixed.
 CATALOGUE_TASK_INTENTS = [
     "greet",
     "goodbye",

@@ -34,7 +34,12 @@ def unit_of_work() -> Iterator[Session]:
 
 
 def today() -> dt.date:
-    return dt.date.today()
+    """Beijing's date by the engine's clock (frozen in tests and simulations)."""
+    return context.current().clock.today()
+
+
+def now() -> dt.datetime:
+    return context.current().clock.now()
 
 
 def channel_and_user(tracker: Tracker) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""What actions need from outside the tracker: the database and the photo folder.
+"""What actions need from outside the tracker: the database, the photo folder, the clock.
 
 The embedded engine hands its own in per call (a context variable, so several apps in one
 process — as in tests — never mix). Under a standalone action server
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.stores import Stores, make_stores
+from services.clock import Clock, system_clock
 from services.db import Database
 
 
@@ -22,6 +23,7 @@ class ActionContext:
     database: Database
     photo_dir: Path
     stores: Stores
+    clock: Clock = system_clock
 
 
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(

@@ -16,6 +16,8 @@
   var biggerButton = document.getElementById("bigger");
 
   var WEBHOOK = log.dataset.webhook || "/webhooks/rest/webhook";
+  var INBOX = log.dataset.inbox || "/chat/inbox";
+  var INBOX_POLL_MS = Number(log.dataset.inboxPollMs) || 15000;
   var MAX_PHOTO_BYTES = Number(log.dataset.maxPhotoBytes) || 10 * 1024 * 1024;
   var MAX_BODY_BYTES = Number(log.dataset.maxBodyBytes) || 10 * 1024 * 1024;
   var SENDER_KEY = "pension-chat-sender";
@@ -352,6 +354,33 @@
     setBigger(!document.documentElement.classList.contains("bigger"));
   });
   setBigger(storageGet(BIGGER_KEY) === "1");
+
+  /* What staff or a job decided later (a reviewed photo, a reply from a person) waits in the
+   * chat's inbox on the server; fetch it now and then, and when the page comes back into view. */
+  function checkInbox() {
+    return fetch(INBOX, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ sender: SENDER }),
+    })
+      .then(function (response) {
+        return response.ok ? response.json() : [];
+      })
+      .then(function (messages) {
+        (Array.isArray(messages) ? messages : []).forEach(function (message) {
+          scrollToShow(addBot(message || {}));
+        });
+      })
+      .catch(function () {
+        /* offline: the messages stay in the inbox until the next check */
+      });
+  }
+
+  setInterval(checkInbox, INBOX_POLL_MS);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) checkInbox();
+  });
 
   send("/greet"); // the bot says hello and shows what it can do
 })();

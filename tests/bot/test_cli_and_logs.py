@@ -6,8 +6,8 @@ import logging
 
 from click.testing import CliRunner
 
-from bot.cli import main as cli
 from bot.logmask import install_log_masking
+from pension.cli import main as cli
 from services.demo_roster import fictional_id_number
 
 HEADER = "person_no,name,id_number,region_code,benefit_type,phone,unit_name,status,last_certified_on,address,overseas\n"

@@ -6,16 +6,15 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main as cli
+from pension.cli import main as cli
 from services.demo_roster import demo_rows
+from tests.support import FACES, TODAY
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
-ROSTER = {row["person_no"]: row for row in demo_rows()}
+ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
 
 def ident(person_no: str) -> tuple[str, str]:
@@ -248,7 +247,7 @@ def test_cancel_in_the_middle_of_a_form(chat):
 def test_slots_are_forgotten_after_the_silence_ttl(app_config, postgres_database):
     import time
 
-    from bot import create_app
+    from pension import create_app
 
     app = create_app(app_config | {"CONVERSATION_TTL_SECONDS": 1})
     chat = Chat(app.test_client())

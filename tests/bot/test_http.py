@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from bot import create_app
+from pension import create_app
 from services.models import Person
 from tests.support import free_port
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from rasa_sdk.executor import ActionExecutor
 
-from bot import create_app
 from bot.domain import NLU_PROJECT, Domain, RuleBook
 from nlu.training_data import load_training_data
+from pension import create_app
 from tests.support import free_port
 
 BUILT_IN = {"action_listen", "action_restart", "action_default_fallback", "action_deactivate_loop"}

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from bot import create_app
+from pension import create_app
+from tests.support import frozen_clock
 
 
 def app_config(folder: Path) -> dict:
@@ -24,6 +25,7 @@ def app_config(folder: Path) -> dict:
         "RASA_URL": None,
         "SECRET_KEY": "test",
         "PHOTO_DIR": str(folder / "photos"),
+        "CLOCK": frozen_clock(),
     }
 
 

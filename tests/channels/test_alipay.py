@@ -19,8 +19,6 @@ import pytest
 import redis
 from alipay.aop.api.util import WebUtils
 
-from bot import create_app
-from bot.jobs import InlineQueue
 from bot.messages import BotMessage, Button
 from channels import alipay_transport
 from channels.alipay import (
@@ -29,6 +27,8 @@ from channels.alipay import (
     AlipayError,
     AlipayKeys,
 )
+from pension import create_app
+from pension.jobs import InlineQueue
 from tests import support
 from tests.channels.alipay_standin import (
     APP_ID,
@@ -180,7 +180,7 @@ def gateway_app(
         }
     )
     app.extensions["engine"] = RecordingEngine()
-    app.extensions["jobs"] = RecordingQueue(app)
+    app.extensions["jobs"] = RecordingQueue(app.extensions["runtime"])
     yield app
     app.extensions["jobs"].pool.shutdown(wait=True)
     app.extensions["db"].dispose()

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
-import bot.jobs
-from bot import create_app
-from bot.jobs import RedisQueue
-from channels.alipay import MemoryInbox
+import pension.jobs
+from bot.stores import MemoryInboxStore
+from pension import create_app
+from pension.jobs import RedisQueue
 from services.accounts import bound_people
 from services.demo_roster import demo_rows
 from services.models import ChannelAccount
@@ -34,11 +33,11 @@ from tests.channels.alipay_standin import (
     pkcs1_b64,
     read_reply,
 )
+from tests.support import FACES, TODAY
 
 GATEWAY = "/alipay/gateway"
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
-ROSTER = {row["person_no"]: row for row in demo_rows()}
+ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +75,17 @@ def rq_app(
             "AUTO_MIGRATE": False,
             "LOAD_DEMO_ROSTER": True,
             "PHOTO_DIR": str(tmp_path / "photos"),
+            "CLOCK": support.frozen_clock(),
             "TESTING": True,
             **settings(keys, standin),
         }
     )
     queue = RedisQueue(redis_url, name=f"test-alipay-{uuid.uuid4().hex[:8]}")
     app.extensions["jobs"] = queue
-    previous, bot.jobs._worker_app = bot.jobs._worker_app, app  # what run_with_app uses
+    previous = pension.jobs._worker_runtime
+    pension.jobs._worker_runtime = app.extensions["runtime"]  # what RQ jobs run with
     yield app
-    bot.jobs._worker_app = previous
+    pension.jobs._worker_runtime = previous
     queue.queue.delete(delete_jobs=True)
     app.extensions["db"].dispose()
     support.empty_tables(postgres_database)
@@ -235,11 +236,12 @@ def test_without_redis_the_same_channel_runs_on_threads_and_memory(tmp_path, key
             "AUTO_MIGRATE": True,
             "LOAD_DEMO_ROSTER": True,
             "PHOTO_DIR": str(tmp_path / "photos"),
+            "CLOCK": support.frozen_clock(),
             **settings(keys, standin),
         }
     )
     try:
-        assert isinstance(app.extensions["alipay"].inbox, MemoryInbox)
+        assert isinstance(app.extensions["alipay"].inbox, MemoryInboxStore)
         user_id = new_user_id()
         xml = notify_xml(user_id, "event", event_type="follow")
         response = app.test_client().post(

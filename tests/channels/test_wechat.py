@@ -24,6 +24,7 @@ from wechat_standin import (
 
 from bot.messages import BotMessage, Button
 from channels import wechat, wechat_jobs
+from channels.inbound import render_texts, sorry_text
 from services.models import ChannelAccount
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,7 +182,7 @@ def test_photo_is_downloaded_reviewed_and_answered_by_a_job(
     assert standin.media_downloads == [media_id]
     [(message, replies)] = spy(wx_app).calls
     assert message.image == photo and message.sender == openid and message.text is None
-    expected = wechat_jobs.render(replies)
+    expected = render_texts(replies)
     assert expected and standin.sent_texts(openid) == expected
 
 
@@ -212,7 +213,7 @@ def test_engine_failure_gets_an_apology_and_logs_nothing_personal(
     spy(wx_app).replace = broken
     id_text = "我叫张三身份证610102195001011234"
     reply = platform.reply(platform.post(wx_client, platform.text(openid, id_text)))
-    assert reply["Content"] == wechat_jobs.SORRY
+    assert reply["Content"] == sorry_text()
     assert "database is on fire" in caplog.text  # the traceback is there …
     assert openid not in caplog.text and "610102195001011234" not in caplog.text  # … nobody's data
 
@@ -280,7 +281,7 @@ def test_slow_answer_goes_as_a_customer_service_message_from_rq(
     assert wait_for(lambda: queued(app) == 1, timeout=10)
     assert standin.custom == []  # nothing before the worker runs
     run_jobs(app)
-    replies = wechat_jobs.render(spy(app).calls[0][1])
+    replies = render_texts(spy(app).calls[0][1])
     assert standin.sent_texts(openid) == replies
 
     # A late retry of the same message changes nothing.
@@ -336,7 +337,7 @@ def test_retry_after_the_first_gave_up_does_not_answer_twice(
     assert retry.get_data(as_text=True) == "success"
     assert wait_for(lambda: queued(app) == 1, timeout=10)
     run_jobs(app)
-    assert len(standin.sent_texts(openid)) == len(wechat_jobs.render(spy(app).calls[0][1]))
+    assert len(standin.sent_texts(openid)) == len(render_texts(spy(app).calls[0][1]))
     assert len(spy(app).messages) == 1
 
 
@@ -405,7 +406,7 @@ def test_late_answer_from_a_real_rq_worker_process(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert standin.sent_texts(openid) == wechat_jobs.render(spy(app).calls[0][1])
+    assert standin.sent_texts(openid) == render_texts(spy(app).calls[0][1])
 
 
 # --------------------------------------------------------------------------- order

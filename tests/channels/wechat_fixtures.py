@@ -86,9 +86,9 @@ def wx_config(wx_database_url, redis_url, redis_prefix, standin, tmp_path):
 @pytest.fixture
 def wx_make_app(wx_config, redis_url, redis_prefix, monkeypatch):
     """Apps on PostgreSQL + Redis with a spy engine and a private RQ queue."""
-    import bot.jobs
-    from bot import create_app
-    from bot.jobs import RedisQueue
+    import pension.jobs
+    from pension import create_app
+    from pension.jobs import RedisQueue
 
     apps = []
 
@@ -98,7 +98,7 @@ def wx_make_app(wx_config, redis_url, redis_prefix, monkeypatch):
         if app.config["REDIS_URL"]:
             app.extensions["jobs"] = RedisQueue(redis_url, name=f"{redis_prefix}jobs")
         if not apps:
-            monkeypatch.setattr(bot.jobs, "_worker_app", app)  # what RQ jobs run with
+            monkeypatch.setattr(pension.jobs, "_worker_runtime", app.extensions["runtime"])
         apps.append(app)
         return app
 

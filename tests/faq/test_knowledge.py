@@ -22,9 +22,10 @@ from faq.knowledge import (
     load_entries,
 )
 from faq.rasa_responses import DOMAIN_FILE, domain_text, responses, write_domain_file
+from tests.support import REGULATIONS
 
 REPO = Path(__file__).resolve().parents[2]
-SEEDS = REPO.parent / "shared" / "seeds"
+SEEDS = REGULATIONS  # the seeds, shipped in docs/regulations
 
 CATALOGUE = [
     "grey_button",
@@ -101,7 +102,6 @@ def test_every_answer_has_a_source(name, region):
         )
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is not beside the repository")
 @pytest.mark.parametrize(("name", "region"), ALL_ANSWERS)
 def test_sources_name_existing_seed_files(name, region):
     for source in answer(name, region).sources:

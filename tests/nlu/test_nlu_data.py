@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from nlu.entities import REGION_CODES, RELATION_SYNONYMS, extract_entities, id_checksum_ok
+from nlu.entities import RELATION_SYNONYMS, extract_entities, id_checksum_ok, region_codes
 from tests.support import CATALOGUE_FAQ_INTENTS, CATALOGUE_TASK_INTENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,10 +74,10 @@ def test_annotations_agree_with_the_embedded_extractor(training_data):
 
 def test_synonyms_match_the_embedded_tables(training_data):
     expected = {surface: value for surface, value in RELATION_SYNONYMS.items() if surface != value}
-    expected.update(REGION_CODES)
+    expected.update(region_codes())
     assert training_data.synonyms == expected
     assert set(training_data.lookups["relation"]) == set(RELATION_SYNONYMS)
-    assert set(training_data.lookups["region"]) == set(REGION_CODES)
+    assert set(training_data.lookups["region"]) == set(region_codes())
 
 
 def test_heldout_is_separate_and_covers_every_intent(training_data, heldout_data):

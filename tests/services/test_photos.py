@@ -5,7 +5,6 @@ from __future__ import annotations
 import stat
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -20,9 +19,8 @@ from services.photos import (
     photo_path,
     store_review_photo,
 )
-from tests.support import make_person
+from tests.support import FACES, make_person
 
-FACES = Path("/work/shared/faces")
 JPEG = FACES / "obama.jpg"
 PNG = FACES / "alex_lacamoire2.png"
 

@@ -1,8 +1,11 @@
-"""The ``pension`` command: serve, import-roster, migrate, shell.
+"""The ``pension`` command: serve, import-roster, migrate, handoffs, worker, shell, ….
 
-Each command builds the app from the same settings as the service (environment variables or
-the instance ``config.py``), so ``DATABASE_URL=postgresql://… pension import-roster f.csv``
-loads into PostgreSQL and the bare command into the embedded SQLite file.
+Every command reads the same settings as the service (environment variables or the instance
+``config.py``), so ``DATABASE_URL=postgresql://… pension import-roster f.csv`` loads into
+PostgreSQL and the bare command into the embedded SQLite file. Each builds only what it needs:
+``pension handoffs`` opens the database and nothing else; only ``serve``, ``shell`` and
+``worker`` load the dialogue. A database whose schema is behind gets one line — run
+``pension migrate`` — not a traceback.
 """
 
 from __future__ import annotations
@@ -10,16 +13,64 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import OperationalError
 
-from bot import create_app
+from bot.logmask import install_log_masking
+from pension.runtime import add_dialogue, build_runtime, prepare_database
+from pension.settings import SettingsError, load_settings
+from services.db import Database, SchemaBehind
+
+GUNICORN_TIMEOUTS = ["--timeout", "30", "--graceful-timeout", "30", "--keep-alive", "5"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """养老保险待遇领取资格认证助手 — pension certification assistant."""
+    install_log_masking()
+
+
+def _settings(overrides: dict | None = None) -> dict:
+    try:
+        return load_settings(overrides)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A schema behind or a database out of reach: one line that says what to do."""
+    try:
+        yield
+    except SchemaBehind as error:
+        raise click.ClickException(str(error)) from None
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise click.ClickException(f"database unreachable: {reason}") from None
+
+
+def _database(config: dict, *, migrated: bool = True) -> Database:
+    """The configured database, checked: reachable and (unless migrating) at the newest schema."""
+    database = Database(config["DATABASE_URL"])
+    with _one_line_errors():
+        if config["AUTO_MIGRATE"]:
+            database.upgrade()
+        database.check_schema() if migrated else database.ping()
+    return database
+
+
+def _runtime(config: dict, *, dialogue: bool = False):
+    runtime = build_runtime(config)
+    with _one_line_errors():
+        prepare_database(runtime)
+        runtime.database.check_schema()
+    if dialogue:
+        add_dialogue(runtime)
+    return runtime
 
 
 @main.command()
@@ -27,19 +78,18 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, help="gunicorn workers (Redis only)")
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the service: embedded defaults unless DATABASE_URL / REDIS_URL are set."""
-    app = create_app()
-    click.echo(f"数据库 database: {app.extensions['db'].engine.url.render_as_string()}")
-    if app.config["REDIS_URL"] and shutil.which("gunicorn"):
-        # Shared state lives in Redis, so several processes can serve side by side.
-        click.echo(f"gunicorn, {workers} workers, http://{host}:{port}/")
-        gunicorn = shutil.which("gunicorn")
-        # Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT seconds for its answer.
-        options = ["-w", str(workers), "-k", "gthread", "--threads", "32"]
-        os.execv(gunicorn, [gunicorn, *options, "-b", f"{host}:{port}", "bot.wsgi:app"])
-    # In-memory stores belong to one process: one process, many threads.
-    click.echo(f"embedded mode (one process): http://{host}:{port}/  — Ctrl+C to stop")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    """Run the service under gunicorn: embedded defaults unless DATABASE_URL / REDIS_URL are set."""
+    config = _settings()
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
+    click.echo(f"数据库 database: {Database(config['DATABASE_URL']).engine.url.render_as_string()}")
+    if not config["REDIS_URL"]:
+        # In-memory stores belong to one process: one process, many threads.
+        workers = 1
+        click.echo("embedded mode (one process, in-memory stores)")
+    click.echo(f"gunicorn, {workers} worker(s), http://{host}:{port}/  — Ctrl+C to stop")
+    # Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT seconds for its answer.
+    options = ["-w", str(workers), "-k", "gthread", "--threads", "32", *GUNICORN_TIMEOUTS]
+    os.execv(gunicorn, [gunicorn, *options, "-b", f"{host}:{port}", "pension.wsgi:app"])
 
 
 @main.command("import-roster")
@@ -49,10 +99,17 @@ def import_roster(file: Path) -> None:
 
     Exits 1 when any row was rejected (the good rows are imported all the same).
     """
+    from services.clock import system_clock
     from services.roster import import_roster_file
 
-    app = create_app({"LOAD_DEMO_ROSTER": False})
-    summary = import_roster_file(app.extensions["db"], file, progress=sys.stderr.isatty())
+    config = _settings()
+    database = _database(config)
+    summary = import_roster_file(
+        database,
+        file,
+        progress=sys.stderr.isatty(),
+        today=(config["CLOCK"] or system_clock).today(),
+    )
     click.echo(summary.format())
     if summary.errors or summary.rejected:
         sys.exit(1)  # scripts notice; the good rows are imported all the same
@@ -61,8 +118,8 @@ def import_roster(file: Path) -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema to the newest version (Alembic upgrade head)."""
-    app = create_app({"LOAD_DEMO_ROSTER": False, "AUTO_MIGRATE": False})
-    app.extensions["db"].upgrade()
+    database = _database(_settings({"AUTO_MIGRATE": False}), migrated=False)
+    database.upgrade()
     click.echo("database schema is up to date")
 
 
@@ -71,8 +128,7 @@ def handoffs() -> None:
     """List conversations waiting for a human (the bot is silent in them)."""
     from services.handoffs import open_handoffs
 
-    app = create_app({"LOAD_DEMO_ROSTER": False})
-    with app.extensions["db"].session() as session:
+    with _database(_settings()).session() as session:
         waiting = open_handoffs(session)
         for handoff in waiting:
             click.echo(
@@ -88,8 +144,7 @@ def release_handoff(conversation_id: str, staff: str) -> None:
     """Give a conversation back to the bot (CONVERSATION_ID as listed by `handoffs`)."""
     from services.handoffs import release
 
-    app = create_app({"LOAD_DEMO_ROSTER": False})
-    with app.extensions["db"].session() as session:
+    with _database(_settings()).session() as session:
         released = release(session, conversation_id, staff)
     if not released:
         raise click.ClickException(f"no open handoff for {conversation_id}")
@@ -102,12 +157,13 @@ def worker() -> None:
     import redis
     from rq import Worker
 
-    from bot.jobs import QUEUE_NAME, worker_app
+    from pension.jobs import QUEUE_NAME
 
-    app = worker_app()
-    if not app.config["REDIS_URL"]:
+    config = _settings()
+    if not config["REDIS_URL"]:
         raise click.UsageError("REDIS_URL is not set: without Redis, jobs run inside `serve`")
-    connection = redis.Redis.from_url(app.config["REDIS_URL"])
+    _database(config).dispose()
+    connection = redis.Redis.from_url(config["REDIS_URL"])
     Worker([QUEUE_NAME], connection=connection).work(with_scheduler=False)
 
 
@@ -118,9 +174,9 @@ def wechat_menu() -> None:
 
     from channels.wechat_api import MENU, create_menu
 
-    app = create_app({"LOAD_DEMO_ROSTER": False, "AUTO_MIGRATE": False})
+    runtime = build_runtime(_settings({"LOAD_DEMO_ROSTER": False, "AUTO_MIGRATE": False}))
     try:
-        create_menu(app)
+        create_menu(runtime)
     except (RuntimeError, WeChatClientException) as error:
         raise click.ClickException(f"menu not created: {error}") from error
     click.echo("menu created: " + " / ".join(b["name"] for b in MENU["button"]))
@@ -135,8 +191,7 @@ def shell(sender: str, region: str | None) -> None:
 
     if region is not None and not (region.isdigit() and len(region) == 6):
         raise click.BadParameter("a region code has 6 digits, e.g. 610102", param_hint="--region")
-    app = create_app()
-    engine = app.extensions["engine"]
+    engine = _runtime(_settings(), dialogue=True).extensions["engine"]
     metadata = {"region": region} if region else {}
     click.echo("机器人已就绪，请输入消息后按回车；输入数字选择按钮，输入 /stop 退出。")
     click.echo("Bot loaded. Type a message and press enter (use '/stop' to exit).")

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from bot.rasa_engine import RasaUnavailable
 from bot.stores import StoreUnavailable
+from services.db import SchemaBehind
 
 log = logging.getLogger(__name__)
 
@@ -25,3 +26,9 @@ def register(app: Flask) -> None:
         log.error("%s: %s", error.__class__.__name__, error)
         body = {"error": "Service Unavailable", "message": "服务暂时不可用，请稍后再试"}
         return jsonify(body), 503, {"Retry-After": "5"}
+
+    @app.errorhandler(SchemaBehind)
+    def schema_behind(error: SchemaBehind):
+        log.error("%s", error)
+        body = {"error": "Service Unavailable", "message": str(error)}
+        return jsonify(body), 503

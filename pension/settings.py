@@ -2,7 +2,8 @@
 
 Every key below may be set as an environment variable of the same name. Nothing is required:
 with nothing set the service runs on its embedded defaults (SQLite in the instance folder,
-in-memory stores, the embedded NLU, jobs inline, a demo roster).
+in-memory stores, the embedded NLU, jobs inline, a demo roster). Plain Python, no Flask: the
+CLI and the RQ workers read the same settings without building the web app.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # a phone photo fits; anything bigger is refused
     "PHOTO_DIR": None,  # default: <instance>/photos, outside the web root
     "CONVERSATION_TTL_SECONDS": 30 * 60,  # slots expire after 30 minutes of silence
+    "REGIONS_FILE": None,  # default: services/data/regions.yaml (an operator's own copy)
+    "CLOCK": None,  # a services.clock.Clock; tests and simulations freeze it
     "WECHAT_TOKEN": None,
     "WECHAT_APPID": None,
     "WECHAT_SECRET": None,
@@ -40,33 +43,59 @@ DEFAULTS: dict[str, object] = {
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "CONVERSATION_TTL_SECONDS"}
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
 _FLOAT_KEYS = {"WECHAT_REPLY_WAIT"}
+_OBJECT_KEYS = {"CLOCK"}  # set in code only, never from the environment
+
+
+def default_instance_path() -> Path:
+    """``instance/`` beside the package folders, where Flask would put it too."""
+    return Path(__file__).resolve().parent.parent / "instance"
 
 
 def _from_environment() -> dict[str, object]:
     found: dict[str, object] = {}
-    for key in DEFAULTS:
+    for key in DEFAULTS.keys() - _OBJECT_KEYS:
         raw = os.environ.get(key)
         if raw is None or raw == "":
             continue
-        if key in _INT_KEYS:
-            found[key] = int(raw)
-        elif key in _FLOAT_KEYS:
-            found[key] = float(raw)
-        elif key in _BOOL_KEYS:
-            found[key] = raw.strip().lower() in {"1", "true", "yes", "on"}
-        else:
-            found[key] = raw
+        try:
+            if key in _INT_KEYS:
+                found[key] = int(raw)
+            elif key in _FLOAT_KEYS:
+                found[key] = float(raw)
+            elif key in _BOOL_KEYS:
+                found[key] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            else:
+                found[key] = raw
+        except ValueError as error:
+            raise SettingsError(f"{key}={raw!r} is not a number") from error
     return found
 
 
-def configure(config, instance_path: str, overrides: dict | None = None) -> None:
-    """Fill a Flask ``config`` mapping in precedence order and derive the embedded defaults."""
-    config.from_mapping(DEFAULTS)
-    config.from_pyfile("config.py", silent=True)
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+def _from_instance_file(instance: Path) -> dict[str, object]:
+    """Upper-case names of ``instance/config.py`` (Flask's ``from_pyfile`` convention)."""
+    path = instance / "config.py"
+    if not path.is_file():
+        return {}
+    namespace: dict[str, object] = {"__file__": str(path)}
+    exec(compile(path.read_bytes(), str(path), "exec"), namespace)  # noqa: S102 — operator's file
+    return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+def load_settings(
+    overrides: dict | None = None, instance_path: str | Path | None = None
+) -> dict[str, object]:
+    """All settings in precedence order, with the embedded defaults derived."""
+    instance = Path(instance_path) if instance_path else default_instance_path()
+    config: dict[str, object] = dict(DEFAULTS)
+    config.update(_from_instance_file(instance))
     config.update(_from_environment())
     config.update(overrides or {})
+    config["INSTANCE_PATH"] = str(instance)
 
-    instance = Path(instance_path)
     embedded = not config["DATABASE_URL"]
     if embedded:
         instance.mkdir(parents=True, exist_ok=True)
@@ -78,6 +107,7 @@ def configure(config, instance_path: str, overrides: dict | None = None) -> None
         config["PHOTO_DIR"] = str(instance / "photos")
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _instance_secret(instance)
+    return config
 
 
 def _instance_secret(instance: Path) -> str:

@@ -1,4 +1,5 @@
-"""GET /health — 200 when the database, the stores and the NLU are usable, else 503 naming the part."""
+"""GET /health — 200 when the database (at the newest schema), the stores and the NLU are usable,
+else 503 naming the part ("run `pension migrate`" when the schema is behind)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _check(probe) -> str | None:
 def health():
     extensions = current_app.extensions
     parts = {
-        "database": extensions["db"].ping,
+        "database": extensions["db"].check_schema,
         "redis": extensions["stores"].ping,
     }
     if "nlu" in extensions:

@@ -1,0 +1,73 @@
+"""Background jobs: RQ workers on Redis when configured, a small thread pool otherwise.
+
+Slow work — downloading media, late replies, outbound messages — must never run inside a
+webhook request that a platform times out. A job is a plain module-level function (RQ imports
+it by name) whose first argument is the :class:`services.runtime.Runtime`::
+
+    runtime.jobs.enqueue(deliver_replies, openid, texts)   # runs deliver_replies(runtime, …)
+
+In a worker process (``pension worker``) the runtime is built once from the settings, with
+the dialogue engine: no Flask app is involved.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "pension"
+_worker_runtime = None
+
+
+class InlineQueue:
+    """Embedded default: jobs run on background threads of this process."""
+
+    def __init__(self, runtime, threads: int = 4):
+        self.runtime = runtime
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="job")
+
+    def enqueue(self, func, *args, **kwargs):
+        return self.pool.submit(_run_logged, func, self.runtime, *args, **kwargs)
+
+
+def _run_logged(func, runtime, *args, **kwargs):
+    try:
+        return func(runtime, *args, **kwargs)
+    except Exception:
+        log.exception("background job %s failed", getattr(func, "__name__", func))
+        raise
+
+
+class RedisQueue:
+    """RQ on Redis: any worker on any host may run the job."""
+
+    def __init__(self, redis_url: str, name: str = QUEUE_NAME):
+        import redis
+        from rq import Queue
+
+        self.queue = Queue(name, connection=redis.Redis.from_url(redis_url))
+
+    def enqueue(self, func, *args, **kwargs):
+        return self.queue.enqueue(run_with_runtime, func, *args, **kwargs)
+
+
+def run_with_runtime(func, *args, **kwargs):
+    """What an RQ worker runs: the job function with this worker's runtime."""
+    return func(worker_runtime(), *args, **kwargs)
+
+
+def worker_runtime():
+    global _worker_runtime
+    if _worker_runtime is None:
+        from pension.runtime import build_runtime
+        from pension.settings import load_settings
+
+        _worker_runtime = build_runtime(load_settings(), dialogue=True)
+    return _worker_runtime
+
+
+def make_queue(runtime):
+    url = runtime.config["REDIS_URL"]
+    return RedisQueue(url) if url else InlineQueue(runtime)
