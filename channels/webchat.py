@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, render_template
 from bot.stores import Stores
 from channels.rest import MAX_SENDER_CHARS, json_body, text_field
 from services.outbound import Recipient
+from services.regions import policy_for
 
 blueprint = Blueprint(
     "webchat",
@@ -44,7 +45,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 def chat_page():
     # The whole JSON request (base64 photo included) must fit the app's request size limit.
     max_body = current_app.config.get("MAX_CONTENT_LENGTH") or 10 * 1024 * 1024
-    response = current_app.make_response(render_template("webchat.html", max_body=max_body))
+    response = current_app.make_response(
+        render_template("webchat.html", max_body=max_body, hotline=policy_for(None).hotline)
+    )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"

@@ -201,7 +201,7 @@ def _values(policy: RegionPolicy) -> dict[str, str]:
         "province": policy.province,
         "app": policy.apps[0] if policy.apps else "",
         "apps": "、".join(policy.apps),
-        "phone": policy.contacts[0].phone if policy.contacts else "12333",
+        "phone": policy.hotline or policy_for(None).hotline,
         "contacts": "；".join(f"{name}：{'、'.join(nums)}" for name, nums in phones.items()),
         "contact_advice": policy.contact_advice,
     }

@@ -1,7 +1,7 @@
 """渠道账号与参保人绑定：一个微信/支付宝账号可以替自己和家人认证，最多 4 位参保人。
 
 The limit comes from the Guangxi notice (每个手机号最多可绑定4位参保人) and lives in
-:attr:`services.models.Binding.MAX_PER_ACCOUNT`. Binding changes are written to the audit log:
+``bind_limit`` of the region data file (:func:`bind_limit`). Binding changes are written to the audit log:
 they decide whose case an account may see.
 """
 
@@ -14,11 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.models import AuditLog, Binding, ChannelAccount, Person, naive_utc
+from services.regions import policy_for
 
 __all__ = [
     "BindingLimitReached",
     "account_for",
     "actor_for",
+    "bind_limit",
     "bind_person",
     "bound_people",
     "unbind",
@@ -30,12 +32,17 @@ RELATION_MAX_LENGTH = 16  # Binding.relation
 class BindingLimitReached(Exception):
     """已绑定满 4 位参保人，不能再绑定新的人；``bound`` 是已绑定的 (参保人, 关系) 列表。"""
 
-    def __init__(self, bound: list[tuple[Person, str]], limit: int = Binding.MAX_PER_ACCOUNT):
+    def __init__(self, bound: list[tuple[Person, str]], limit: int):
         self.bound = bound
         self.limit = limit
         super().__init__(
             f"每个账号最多可为{limit}位参保人认证，已经绑定了{len(bound)}位，请先解除其中一位再绑定"
         )
+
+
+def bind_limit() -> int:
+    """How many people one account may certify for (the region data's ``bind_limit``)."""
+    return policy_for(None).bind_limit
 
 
 def actor_for(account: ChannelAccount | None) -> str:
@@ -103,7 +110,7 @@ def bind_person(
     """把参保人绑定到账号（关系如 'self'、妈妈、岳母）。
 
     Binding someone already bound only updates the relation. A new person beyond
-    ``Binding.MAX_PER_ACCOUNT`` raises :class:`BindingLimitReached`. The account row is
+    :func:`bind_limit` raises :class:`BindingLimitReached`. The account row is
     locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers) so two
     concurrent binds cannot both take the last place.
     """
@@ -127,8 +134,9 @@ def bind_person(
         return binding
 
     bound = bound_people(session, account)
-    if len(bound) >= Binding.MAX_PER_ACCOUNT:
-        raise BindingLimitReached(bound)
+    limit = bind_limit()
+    if len(bound) >= limit:
+        raise BindingLimitReached(bound, limit)
 
     binding = Binding(account_id=account.id, person_id=person.id, relation=relation)
     session.add(binding)

@@ -306,4 +306,4 @@ def load_demo_roster_once(database: Database, today: dt.date) -> int:
     with database.session() as session:
         if session.scalar(select(func.count()).select_from(Person)):
             return 0
-    return import_rows(database, demo_rows(today)).created
+    return import_rows(database, demo_rows(today), today=today).created

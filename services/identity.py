@@ -31,6 +31,7 @@ from services.idcard import (
     parse_id_number,
 )
 from services.models import Person
+from services.regions import policy_for
 
 __all__ = [
     "DifferenceKind",
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 NAME_MAX_LENGTH = 64  # Person.name
-HOTLINE = "12333"  # 人社服务热线, the same number everywhere in China
 
 # Middle dots people type in minority names (买买提·艾力): all mean "·".
 _DOTS = re.compile(r"[·•‧・∙⋅.．。]")
@@ -125,7 +125,7 @@ class IdentityCheck:
         if self.outcome is Outcome.id_not_found:
             return (
                 f"没有查到身份证号{self.masked_id}的待遇领取记录，请对照身份证把18位号码"
-                f"再核对一遍，号码没错的话请拨打{HOTLINE}问一下是不是在本地领取养老金。"
+                f"再核对一遍，号码没错的话请拨打{policy_for(None).hotline}问一下是不是在本地领取养老金。"
             )
         if (
             len(self.differences) > 1

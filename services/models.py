@@ -139,8 +139,6 @@ class Binding(Base):
     __tablename__ = "bindings"
     __table_args__ = (UniqueConstraint("account_id", "person_id"),)
 
-    MAX_PER_ACCOUNT = 4  # guangxi-2020-certification-notice.txt 附件2 一 第三步
-
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)

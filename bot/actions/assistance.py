@@ -13,22 +13,30 @@ from bot.actions.common import (
     account_of,
     channel_and_user,
     hotline,
+    method_buttons,
+    methods_for,
     region_code,
     say,
     subject_person,
+    today,
     unit_of_work,
 )
 from bot.uploads import UploadParking
 from faq import knowledge
 from services import handoffs, home_visits, photos
 from services.idcard import mask_phone
+from services.policy import assess
+from services.regions import policy_for, provinces
 
-PROVINCE_BUTTONS = [
-    {"title": "陕西", "payload": '/choose_region{"region":"610000"}'},
-    {"title": "山西", "payload": '/choose_region{"region":"140000"}'},
-    {"title": "江西", "payload": '/choose_region{"region":"360000"}'},
-    {"title": "广西", "payload": '/choose_region{"region":"450000"}'},
-]
+
+def province_buttons() -> list[dict]:
+    """One button per province the region data covers (services/data/regions.yaml)."""
+    return [
+        {"title": p.name, "payload": f'/choose_region{{"region":"{p.region_code}"}}'}
+        for p in provinces()
+    ]
+
+
 FAQ_MENU = [
     "grey_button",
     "person_not_found",
@@ -89,7 +97,7 @@ def answer_faq(dispatcher, tracker: Tracker, faq: str):
         buttons.append({"title": "详细说明", "payload": "/faq_more"})
     if found.needs_region:
         say(dispatcher, found.short)
-        say(dispatcher, "各省规定不一样，您在哪个省领养老金？", buttons + PROVINCE_BUTTONS)
+        say(dispatcher, "各省规定不一样，您在哪个省领养老金？", buttons + province_buttons())
     else:
         say(
             dispatcher,
@@ -152,6 +160,8 @@ class ActionManualReview(Action):
             if person is None:
                 say(dispatcher, "拍照认证前，先核对一下是给谁认证。")
                 return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+            if "photo_review" not in methods_for(person):
+                return _photo_not_accepted(dispatcher, person)
             rules = knowledge.answer("photo_requirements", person.region_code).short
         say(
             dispatcher,
@@ -159,6 +169,19 @@ class ActionManualReview(Action):
             [{"title": "拍不了，申请上门", "payload": '/choose_method{"method":"visit"}'}],
         )
         return [SlotSet("goal", "photo"), SlotSet("verified_person", person.person_no)]
+
+
+def _photo_not_accepted(dispatcher, person) -> list:
+    """Where photos are not reviewed, or the person may not certify now: say so, and what works."""
+    buttons = method_buttons(person, besides="photo_review")
+    if buttons:
+        policy = policy_for(person.region_code, str(person.benefit_type))
+        text = f"{policy.province}不收照片认证。{person.name}可以用下面的方式认证："
+    else:
+        text = f"{person.name}现在不需要拍照认证：{assess(person, today()).message}"
+        buttons = [{"title": "认证查询", "payload": "/check_status"}, HANDOFF_BUTTON]
+    say(dispatcher, text, buttons)
+    return [SlotSet("goal", None)]
 
 
 class ActionReceivePhoto(Action):
@@ -179,6 +202,8 @@ class ActionReceivePhoto(Action):
                     "收到照片了。请先告诉我这是给谁认证：姓名和身份证号，核对后再发一次照片。",
                 )
                 return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+            if "photo_review" not in methods_for(person):
+                return _photo_not_accepted(dispatcher, person)
             try:
                 review = photos.store_review_photo(
                     session,

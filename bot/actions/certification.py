@@ -19,6 +19,7 @@ from bot.actions.common import (
     MENU,
     account_of,
     hotline,
+    method_buttons,
     people_buttons,
     say,
     subject_person,
@@ -26,14 +27,9 @@ from bot.actions.common import (
     unit_of_work,
 )
 from services import accounts, identity
-from services.models import Binding, Person
+from services.models import Person
 from services.policy import Assessment, assess, format_date, resumption
 
-METHOD_BUTTONS = [
-    {"title": "刷脸认证", "payload": '/choose_method{"method":"face"}'},
-    {"title": "拍照认证", "payload": '/choose_method{"method":"photo"}'},
-    {"title": "上门认证", "payload": '/choose_method{"method":"visit"}'},
-]
 RETRY_BUTTONS = [
     {"title": "重新输入", "payload": "/start_certification"},
     {"title": "查无此人怎么办", "payload": "/faq/person_not_found"},
@@ -51,7 +47,7 @@ def _assessment_reply(person: Person, relation: str) -> tuple[str, list[dict]]:
     who = f"{person.name}（{'本人' if relation == 'self' else relation}）"
     if assessment.may_certify:
         text = f"{who}：{assessment.message}{_back_pay_note(person, assessment)}请选择认证方式："
-        return text, METHOD_BUTTONS
+        return text, method_buttons(person)
     buttons = [{"title": "常见问题", "payload": "/faq_menu"}, HANDOFF_BUTTON]
     return f"{who}：{assessment.message}", buttons
 
@@ -176,7 +172,7 @@ class ActionBeginRelative(Action):
         with unit_of_work() as session:
             bound = accounts.bound_people(session, account_of(session, tracker))
             named = tracker.get_slot("person_name") or tracker.get_slot("id_number")
-            if len(bound) >= Binding.MAX_PER_ACCOUNT:
+            if len(bound) >= accounts.bind_limit():
                 known = [(p, r) for p, r in bound if p.id_number == tracker.get_slot("id_number")]
                 if known:
                     person, relation = known[0]
@@ -193,7 +189,7 @@ class ActionBeginRelative(Action):
 def _limit_text(bound: int) -> str:
     # guangxi-2020-certification-notice.txt 附件2 一 第三步: 每个手机号最多可绑定4位参保人
     return (
-        f"一个账号最多为{Binding.MAX_PER_ACCOUNT}位老人认证，您已绑定了{bound}位，不能再添加。"
+        f"一个账号最多为{accounts.bind_limit()}位老人认证，您已绑定了{bound}位，不能再添加。"
         "可以为已绑定的人认证，或用家里另一个手机号办理。为谁认证？"
     )
 
@@ -255,14 +251,11 @@ class ActionChooseMethod(Action):
         with unit_of_work() as session:
             person = subject_person(session, tracker)
             app = "”或“".join(assess(person, today()).policy.apps) if person else "当地社保"
+            others = method_buttons(person, besides="face") if person else []
         say(
             dispatcher,
             f"刷脸认证请打开“{app}”，点“我要认证”（给家人办点“替亲友认证”），输入姓名和身份证号，"
             "按提示眨眼、张嘴。光线要亮，背景要素，手机离脸约60厘米。",
-            [
-                {"title": "刷脸失败怎么办", "payload": "/faq/face_failed"},
-                {"title": "改用拍照认证", "payload": '/choose_method{"method":"photo"}'},
-                {"title": "申请上门认证", "payload": '/choose_method{"method":"visit"}'},
-            ],
+            [{"title": "刷脸失败怎么办", "payload": "/faq/face_failed"}, *others],
         )
         return events

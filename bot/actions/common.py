@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from bot.actions import context
 from services import accounts
-from services.models import Binding, ChannelAccount, Person
+from services.models import ChannelAccount, Person
+from services.policy import assess
 from services.regions import policy_for
 
 MENU = [
@@ -31,6 +32,30 @@ FLOW_SLOTS = ("person_name", "id_number", "relation", "subject", "method")
 def unit_of_work() -> Iterator[Session]:
     with context.current().database.session() as session:
         yield session
+
+
+# The certification methods of the region data (services/data/regions.yaml) as buttons;
+# information comparison happens without the person, so it has none.
+METHOD_BUTTONS = {
+    "face": {"title": "刷脸认证", "payload": '/choose_method{"method":"face"}'},
+    "photo_review": {"title": "拍照认证", "payload": '/choose_method{"method":"photo"}'},
+    "home_visit": {"title": "上门认证", "payload": '/choose_method{"method":"visit"}'},
+}
+
+
+def methods_for(person: Person) -> tuple[str, ...]:
+    """The methods ``person`` may certify by today: their region's, and none when they may
+    not certify now (already certified, payment stopped)."""
+    assessment = assess(person, today())
+    return assessment.policy.methods if assessment.may_certify else ()
+
+
+def method_buttons(person: Person, *, besides: str | None = None) -> list[dict]:
+    return [
+        button
+        for method, button in METHOD_BUTTONS.items()
+        if method != besides and method in methods_for(person)
+    ]
 
 
 def today() -> dt.date:
@@ -79,7 +104,7 @@ def region_code(tracker: Tracker, person: Person | None = None) -> str | None:
 
 
 def hotline(tracker: Tracker, person: Person | None = None) -> str:
-    return policy_for(region_code(tracker, person)).hotline or "12333"
+    return policy_for(region_code(tracker, person)).hotline or policy_for(None).hotline
 
 
 def relation_label(relation: str) -> str:
@@ -95,7 +120,7 @@ def people_buttons(bound: list[tuple[Person, str]], *, add_new: bool) -> list[di
         }
         for index, (person, relation) in enumerate(bound)
     ]
-    if add_new and len(bound) < Binding.MAX_PER_ACCOUNT:
+    if add_new and len(bound) < accounts.bind_limit():
         buttons.append({"title": "添加家人", "payload": '/choose_person{"subject":"new"}'})
     if not any(relation == "self" for _person, relation in bound):
         buttons.append({"title": "我自己", "payload": '/choose_person{"subject":"self"}'})

@@ -20,6 +20,7 @@
   var INBOX_POLL_MS = Number(log.dataset.inboxPollMs) || 15000;
   var MAX_PHOTO_BYTES = Number(log.dataset.maxPhotoBytes) || 10 * 1024 * 1024;
   var MAX_BODY_BYTES = Number(log.dataset.maxBodyBytes) || 10 * 1024 * 1024;
+  var HOTLINE = log.dataset.hotline || "12333";
   var SENDER_KEY = "pension-chat-sender";
   var BIGGER_KEY = "pension-chat-bigger";
 
@@ -28,7 +29,7 @@
     notAPhoto: "请选择一张照片（图片文件）。",
     photoUnreadable: "这张照片打不开，请换一张再试。",
     tooFast: "您发得太快了，请等一分钟再发。",
-    offline: "网络不太好，消息没发出去。请稍后再试，或拨打 12333 咨询。",
+    offline: "网络不太好，消息没发出去。请稍后再试，或拨打 " + HOTLINE + " 咨询。",
     retry: "再发一次",
     typing: "正在回复，请稍等……",
     photoLabel: "📷 我发了一张照片",

@@ -78,13 +78,31 @@ def test_name_and_id_in_one_message_already_certified_person_gets_dates(chat):
     assert re.search(r"下次请在\d{4}年\d{1,2}月\d{1,2}日前认证", reply)
 
 
-def test_person_due_is_offered_face_photo_or_home_visit(chat):
-    name, id_number = ident("DEMO0002")
+def test_person_due_is_offered_the_methods_of_their_region(chat):
+    """Shaanxi certifies by the app's face check or a visit by the unit (xincheng 二(一),
+    二(三)3); it takes no photos — Jiangxi does (xunwu 二(三)2)."""
+    name, id_number = ident("DEMO0002")  # Shaanxi, due
     chat.say("我要认证")
     chat.say(name)
     replies = chat.say(id_number)
-    assert {"刷脸认证", "拍照认证", "上门认证"} <= set(buttons_of(replies))
+    assert set(buttons_of(replies)) >= {"刷脸认证", "上门认证"}
+    assert "拍照认证" not in buttons_of(replies)
     assert "陕西养老保险" in text_of(replies)
+
+
+def test_a_region_without_photo_review_refuses_a_photo_and_offers_what_works(chat):
+    name, id_number = ident("DEMO0002")  # Shaanxi
+    chat.say(f"我叫{name}身份证{id_number}我要认证")
+    replies = chat.send_photo((FACES / "obama.jpg").read_bytes())
+    assert "不收照片" in text_of(replies) and "收到" not in text_of(replies)
+    assert {"刷脸认证", "上门认证"} <= set(buttons_of(replies))
+
+
+def test_someone_already_certified_is_not_asked_for_a_photo(chat):
+    name, id_number = ident("DEMO0009")  # Jiangxi, certified this year
+    chat.say(f"我叫{name}身份证{id_number}我要认证")
+    replies = chat.send_photo((FACES / "obama.jpg").read_bytes())
+    assert "不需要拍照" in text_of(replies) and "收到" not in text_of(replies)
 
 
 def test_form_asks_for_name_then_id_and_rejects_a_wrong_checksum(chat):

@@ -12,6 +12,7 @@ from services.accounts import (
     BindingLimitReached,
     account_for,
     actor_for,
+    bind_limit,
     bind_person,
     bound_people,
     unbind,
@@ -93,7 +94,7 @@ def test_fifth_person_is_refused(database):
 
         with pytest.raises(BindingLimitReached) as refused:
             bind_person(session, account, people[4], "姑妈")
-        assert refused.value.limit == Binding.MAX_PER_ACCOUNT == 4
+        assert refused.value.limit == bind_limit() == 4
         assert [(p.name, r) for p, r in refused.value.bound] == [
             ("王秀兰", "self"),
             ("李建国", "妈妈"),
