@@ -1,6 +1,6 @@
 """名册导入：把养老金领取人员名册（CSV / Excel）导入数据库。
 
-Roster format: ``/work/shared/spec/interfaces.md`` ("Roster format"). One path for every
+Roster format: ``docs/spec/interfaces.md`` ("Roster format"). One path for every
 source: :func:`import_roster_file` reads CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, or
 UTF-16 "Unicode text" from Excel) and XLSX and hands dictionaries to :func:`import_rows`,
 which the demo roster loader calls directly.

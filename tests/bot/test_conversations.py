@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -197,6 +198,14 @@ def test_handoff_silences_the_bot_until_staff_release_it(app, chat):
     )
     assert released.exit_code == 0, released.output
     assert chat.say("你好") != []
+
+
+def test_a_photo_sent_while_a_human_has_the_conversation_is_not_kept(app, chat):
+    chat.say("转人工")
+
+    assert chat.send_photo((FACES / "obama.jpg").read_bytes()) == []
+    incoming = Path(app.config["PHOTO_DIR"]) / "incoming"
+    assert not incoming.exists() or list(incoming.iterdir()) == []
 
 
 def _cli_env(app) -> dict:

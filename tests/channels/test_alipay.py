@@ -27,6 +27,7 @@ from channels.alipay import (
     AlipayError,
     AlipayKeys,
 )
+from channels.inbound import sorry_text
 from pension import create_app
 from pension.jobs import InlineQueue
 from tests import support
@@ -73,6 +74,8 @@ class RecordingEngine:
         time.sleep(self.delay)
         with self._mutex:
             self.active[message.sender] -= 1
+        if message.text == ENGINE_BREAKS:
+            raise RuntimeError("the engine broke on this message")
         if message.image is not None:
             return [BotMessage(text=f"照片{len(message.image)}字节")]
         if message.event:
@@ -87,6 +90,9 @@ class RecordingEngine:
     def of(self, sender: str) -> list:
         with self._mutex:
             return [m for m in self.messages if m.sender == sender]
+
+
+ENGINE_BREAKS = "这句话让引擎出错"
 
 
 class RecordingQueue(InlineQueue):
@@ -442,6 +448,14 @@ def test_a_photo_that_cannot_be_downloaded_gets_an_apology_not_the_engine(gw, cl
     gw.extensions["jobs"].join()
     assert gw.extensions["engine"].of(sender) == []
     assert standin.texts_to(sender) == [PHOTO_NOT_RECEIVED]
+
+
+def test_an_engine_failure_gets_the_same_apology_as_on_wechat(gw, client, standin):
+    sender = new_user_id()
+    post(client, standin.gateway_body(notify_xml(sender, "text", content=ENGINE_BREAKS)))
+    gw.extensions["jobs"].join()
+    assert standin.texts_to(sender) == [sorry_text()]
+    assert "12333" in sorry_text()  # a phone number: the user is never left without a next step
 
 
 def test_replayed_notifies_are_acknowledged_but_processed_once(gw, client, standin, keys):

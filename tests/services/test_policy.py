@@ -1,6 +1,6 @@
 """Certification policy engine: each province's rules against its seed, then properties over dates.
 
-Seeds live in ../shared/seeds/; test names cite the seed and section they check.
+Seeds live in docs/regulations/; test names cite the seed and section they check.
 """
 
 from __future__ import annotations
