@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "pension"
-_worker_runtime = None
+# What an RQ worker runs: the job with the worker's runtime (see pension.runtime.run_job).
+WORKER_ENTRY = "pension.runtime.run_job"
 
 
 class InlineQueue:
@@ -50,22 +51,7 @@ class RedisQueue:
         self.queue = Queue(name, connection=redis.Redis.from_url(redis_url))
 
     def enqueue(self, func, *args, **kwargs):
-        return self.queue.enqueue(run_with_runtime, func, *args, **kwargs)
-
-
-def run_with_runtime(func, *args, **kwargs):
-    """What an RQ worker runs: the job function with this worker's runtime."""
-    return func(worker_runtime(), *args, **kwargs)
-
-
-def worker_runtime():
-    global _worker_runtime
-    if _worker_runtime is None:
-        from pension.runtime import build_runtime
-        from pension.settings import load_settings
-
-        _worker_runtime = build_runtime(load_settings(), dialogue=True)
-    return _worker_runtime
+        return self.queue.enqueue(WORKER_ENTRY, func, *args, **kwargs)
 
 
 def make_queue(runtime):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.stores import make_stores
 from pension.jobs import make_queue
+from pension.settings import load_settings
 from services import regions
 from services.clock import system_clock
 from services.db import Database
@@ -84,6 +85,18 @@ def add_dialogue(runtime: Runtime) -> None:
             **common,
         )
     extensions.update(nlu=nlu, engine=engine)
+
+
+_worker_runtime: Runtime | None = None
+
+
+def run_job(func, *args, **kwargs):
+    """What an RQ worker runs (``pension.jobs.WORKER_ENTRY``): the job with the runtime this
+    worker process builds once from its settings — the dialogue included, no web app."""
+    global _worker_runtime
+    if _worker_runtime is None:
+        _worker_runtime = build_runtime(load_settings(), dialogue=True)
+    return func(_worker_runtime, *args, **kwargs)
 
 
 def prepare_database(runtime: Runtime) -> None:

@@ -15,7 +15,7 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
-import pension.jobs
+import pension.runtime
 from bot.stores import MemoryInboxStore
 from pension import create_app
 from pension.jobs import RedisQueue
@@ -82,10 +82,10 @@ def rq_app(
     )
     queue = RedisQueue(redis_url, name=f"test-alipay-{uuid.uuid4().hex[:8]}")
     app.extensions["jobs"] = queue
-    previous = pension.jobs._worker_runtime
-    pension.jobs._worker_runtime = app.extensions["runtime"]  # what RQ jobs run with
+    previous = pension.runtime._worker_runtime
+    pension.runtime._worker_runtime = app.extensions["runtime"]  # what RQ jobs run with
     yield app
-    pension.jobs._worker_runtime = previous
+    pension.runtime._worker_runtime = previous
     queue.queue.delete(delete_jobs=True)
     app.extensions["db"].dispose()
     support.empty_tables(postgres_database)

@@ -86,7 +86,7 @@ def wx_config(wx_database_url, redis_url, redis_prefix, standin, tmp_path):
 @pytest.fixture
 def wx_make_app(wx_config, redis_url, redis_prefix, monkeypatch):
     """Apps on PostgreSQL + Redis with a spy engine and a private RQ queue."""
-    import pension.jobs
+    import pension.runtime
     from pension import create_app
     from pension.jobs import RedisQueue
 
@@ -98,7 +98,7 @@ def wx_make_app(wx_config, redis_url, redis_prefix, monkeypatch):
         if app.config["REDIS_URL"]:
             app.extensions["jobs"] = RedisQueue(redis_url, name=f"{redis_prefix}jobs")
         if not apps:
-            monkeypatch.setattr(pension.jobs, "_worker_runtime", app.extensions["runtime"])
+            monkeypatch.setattr(pension.runtime, "_worker_runtime", app.extensions["runtime"])
         apps.append(app)
         return app
 
