@@ -112,6 +112,7 @@ CHINA = dt.timezone(dt.timedelta(hours=8))
 
 # Menu keys configured for the life account menu (ActionParam of a click event).
 MENU_KEYS = {"CERTIFY", "STATUS", "FAQ", "RELATIVE"}
+ASCII_DIGITS = re.compile(r"[0-9]{1,20}")
 SENDER_ID = re.compile(r"[0-9A-Za-z_\-]{1,64}")
 ALIPAY_USER_ID = re.compile(r"2088\d{12}")  # else the id is an open_id
 APP_ID = re.compile(r"[0-9A-Za-z]{1,32}")
@@ -501,7 +502,8 @@ def _enqueue_drain(sender: str) -> None:
 def _inbox_item(root: Element, msg_type: str) -> dict | None:
     """What the worker needs to rebuild the :class:`UserMessage`; None for nothing to do."""
     if msg_type == "text":
-        content = (root.findtext("Text/Content") or root.findtext("Content") or "").strip()
+        content = root.findtext("Text/Content") or root.findtext("Content") or ""
+        content = content.replace("\x00", "").strip()
         if not content:
             abort(400, description="a text message without Text/Content")
         return {"kind": "text", "text": content[:MAX_TEXT_CHARS]}
@@ -524,7 +526,7 @@ def _inbox_item(root: Element, msg_type: str) -> dict | None:
 
 
 def _stale(create_time: str) -> bool:
-    if not create_time.isdigit():
+    if not ASCII_DIGITS.fullmatch(create_time):  # str.isdigit() takes "²", int() does not
         return False
     age = time.time() - int(create_time) / 1000
     return age > DEDUPE_TTL_SECONDS

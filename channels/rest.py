@@ -3,7 +3,9 @@
 * ``POST /webhooks/rest/webhook`` — Rasa's REST input channel
   (https://rasa.com/docs/rasa/connectors/your-own-website#rest-channels):
   ``{"sender", "message", "metadata"}`` in, a list of ``{"recipient_id", "text", "buttons", …}`` out.
-  A photo comes as ``"message": "/image"`` with ``metadata.image_base64``.
+  A photo comes as ``"message": "/image"`` with ``metadata.image_base64``; ``metadata.region``
+  (a 6-digit code) is the only other metadata kept. The web chat page has its own endpoint
+  (``POST /chat/messages``, same shape): a caller cannot choose its channel.
 * ``POST /model/parse`` — Rasa's NLU HTTP API (https://rasa.com/docs/rasa/pages/http-api).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
@@ -23,8 +26,16 @@ MAX_SENDER_CHARS = 100  # conversation ids are "<channel>:<sender>", at most 128
 SENDER_RATE_LIMIT = (30, 60)  # messages per sender per minute: a person never types faster
 
 
+REGION_CODE = re.compile(r"\d{6}")
+# A sender id names a conversation: printable, no control characters (a NUL breaks PostgreSQL).
+SENDER = re.compile(r"[^\x00-\x1f\x7f]+")
+
+
 def json_body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested thousands deep: nobody's chat message
+        abort(400, description="request body is nested too deeply")
     if not isinstance(body, dict):
         abort(400, description="request body must be a JSON object")
     return body
@@ -38,20 +49,24 @@ def text_field(body: dict, name: str, limit: int, *, required: bool = True) -> s
         abort(400, description=f"'{name}' must be a non-empty string")
     if len(value) > limit:
         abort(413, description=f"'{name}' is longer than {limit} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is no text anyone typed
+        abort(400, description=f"'{name}' is not valid Unicode text")
     return value
 
 
-@blueprint.post("/webhooks/rest/webhook")
-def rest_webhook():
+def chat_turn(channel: str):
+    """One message of a REST-shaped chat client, answered in Rasa's REST format. The channel
+    is the endpoint's (REST, the web chat page), never what the caller claims."""
     body = json_body()
     sender = text_field(body, "sender", MAX_SENDER_CHARS)
-    text = text_field(body, "message", MAX_MESSAGE_CHARS)
+    if not SENDER.fullmatch(sender):
+        abort(400, description="'sender' must not contain control characters")
+    text = text_field(body, "message", MAX_MESSAGE_CHARS).replace("\x00", "")
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         abort(400, description="'metadata' must be an object")
-    channel = metadata.get("channel") or "rest"
-    if channel not in {"rest", "web", "shell"}:
-        abort(400, description="metadata.channel must be rest, web or shell")
 
     limit, per = SENDER_RATE_LIMIT
     stores = current_app.extensions["stores"]
@@ -59,15 +74,24 @@ def rest_webhook():
         abort(429, description="too many messages; please wait a minute")
 
     image = _image(metadata) if text.strip() == "/image" else None
+    region = metadata.get("region")
     message = UserMessage(
         sender=sender,
         channel=channel,
         text=None if image is not None else text,
         image=image,
-        metadata={k: v for k, v in metadata.items() if k in {"region"}},
+        # Only a region code is kept from the caller's metadata, and only a well-formed one.
+        metadata={"region": region}
+        if isinstance(region, str) and REGION_CODE.fullmatch(region)
+        else {},
     )
     replies = current_app.extensions["engine"].handle(message)
     return jsonify([reply.to_rest(sender) for reply in replies])
+
+
+@blueprint.post("/webhooks/rest/webhook")
+def rest_webhook():
+    return chat_turn("rest")
 
 
 def _image(metadata: dict) -> bytes:

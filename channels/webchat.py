@@ -1,8 +1,8 @@
 """The web chat page: ``GET /chat``, a mobile-first page for retirees and their relatives.
 
 Everything the page needs is served by this app (no CDN): the template, one stylesheet and one
-script. The script talks to the REST channel (``POST /webhooks/rest/webhook`` with
-``metadata.channel = "web"``), so the page is just another REST client. A strict
+script. The script talks in the REST channel's format to its own endpoint (``POST /chat/messages``,
+channel ``web``) and fetches what staff or a job sent later from ``POST /chat/inbox``. A strict
 Content-Security-Policy keeps scripts to our own file; the script inserts every piece of user
 and bot text with ``textContent``, never as HTML.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, render_template
 
 from bot.stores import Stores
-from channels.rest import MAX_SENDER_CHARS, json_body, text_field
+from channels.rest import MAX_SENDER_CHARS, chat_turn, json_body, text_field
 from services.outbound import Recipient
 from services.regions import policy_for
 
@@ -68,6 +68,12 @@ class WebChatOutbound:
     def deliver(self, recipient: Recipient, messages) -> None:
         for message in messages:
             self.outbox.push(recipient.external_id, message.to_rest(recipient.external_id))
+
+
+@blueprint.post("/chat/messages")
+def message():
+    """The page's messages: the REST channel's shape, the web chat's channel."""
+    return chat_turn(CHANNEL)
 
 
 @blueprint.post("/chat/inbox")

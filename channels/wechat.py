@@ -157,7 +157,8 @@ def _xml_fields(raw: bytes | str) -> dict[str, str | None]:
     """The children of ``<xml>``: text of leaves, None for nested elements. No DTDs/entities."""
     try:
         root = SafeET.fromstring(raw, forbid_dtd=True)
-    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError, LookupError):
+        # LookupError: a signed body may still declare an encoding nobody has (x-nope)
         abort(400, description="malformed XML")
     if root.tag != "xml":
         abort(400, description="the document must be <xml>")

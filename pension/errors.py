@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from bot.rasa_engine import RasaUnavailable
-from bot.stores import StoreUnavailable
+from bot.stores import LockTimeout, StoreUnavailable
 from services.db import SchemaBehind
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,13 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(RasaUnavailable)
+    @app.errorhandler(LockTimeout)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
     def part_unavailable(error: Exception):
-        # Redis or the Rasa server is down: say so plainly; the platform may retry later.
-        log.error("%s: %s", error.__class__.__name__, error)
+        # Redis, the database or a Rasa server is out of reach, or the sender's previous
+        # message still holds the conversation: nothing was changed; try again shortly.
+        log.error("%s: %s", error.__class__.__name__, str(error).splitlines()[0][:200])
         body = {"error": "Service Unavailable", "message": "服务暂时不可用，请稍后再试"}
         return jsonify(body), 503, {"Retry-After": "5"}
 

@@ -1,4 +1,4 @@
-/* Web chat: a REST-channel client (POST /webhooks/rest/webhook, metadata.channel = "web").
+/* Web chat: a client in the REST channel's format (POST /chat/messages; later news: /chat/inbox).
  *
  * Safety rules kept throughout this file:
  * - every piece of user or bot text goes into the page with textContent, never innerHTML;
@@ -15,7 +15,7 @@
   var photoInput = document.getElementById("photo-input");
   var biggerButton = document.getElementById("bigger");
 
-  var WEBHOOK = log.dataset.webhook || "/webhooks/rest/webhook";
+  var WEBHOOK = log.dataset.webhook || "/chat/messages";
   var INBOX = log.dataset.inbox || "/chat/inbox";
   var INBOX_POLL_MS = Number(log.dataset.inboxPollMs) || 15000;
   var MAX_PHOTO_BYTES = Number(log.dataset.maxPhotoBytes) || 10 * 1024 * 1024;
@@ -225,7 +225,7 @@
   /* Send `message` (typed text or a button's payload), showing `shown` as what the user said. */
   function send(message, shown) {
     if (shown) addUser(shown);
-    var body = JSON.stringify({ sender: SENDER, message: message, metadata: { channel: "web" } });
+    var body = JSON.stringify({ sender: SENDER, message: message, metadata: {} });
     return retryable(body)();
   }
 
@@ -309,7 +309,7 @@
           var body = JSON.stringify({
             sender: SENDER,
             message: "/image",
-            metadata: { channel: "web", image_base64: base64 },
+            metadata: { image_base64: base64 },
           });
           return deliver(body, retryable(body));
         },

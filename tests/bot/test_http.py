@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -119,3 +120,27 @@ def test_redis_outage_gives_503_and_the_service_recovers_by_itself(app_config, t
     finally:
         server.terminate()
         server.wait()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"sender": "a", "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"sender": "a", "message": "\\ud800"}',
+        b'{"sender": "a", "message": "\xed\xa0\x80"}',
+        b'{"sender": "a\\u0000b", "message": "hi"}',
+        b'{"sender": "a", "message": "hi", "metadata": {"region": "' + b"6" * 100_000 + b'"}}',
+    ],
+    ids=["nested", "surrogate-escape", "surrogate-bytes", "nul-sender", "huge-region"],
+)
+def test_hostile_bodies_get_a_4xx_or_a_plain_answer_never_a_500(client, body):
+    response = client.post("/webhooks/rest/webhook", data=body, content_type="application/json")
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+
+
+def test_a_malformed_region_is_not_kept_with_the_conversation(client, app):
+    sender = "region-" + "b" * 8
+    body = {"sender": sender, "message": "你好", "metadata": {"region": "6" * 5000}}
+    assert client.post("/webhooks/rest/webhook", json=body).status_code == 200
+    tracker = app.extensions["stores"].trackers.get(f"rest:{sender}")
+    assert "6" * 100 not in json.dumps(tracker)

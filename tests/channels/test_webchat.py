@@ -6,7 +6,10 @@ What the page does in a browser is tested in test_webchat_browser.py.
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
+
+import pytest
 
 STATIC = Path(__file__).resolve().parents[2] / "channels" / "static"
 
@@ -33,7 +36,7 @@ def test_chat_page_is_chinese_mobile_and_self_contained(client):
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert url.startswith("/") or url.startswith("tel:"), url
     assert "<script>" not in html and "<style" not in html and " style=" not in html
-    assert 'data-webhook="/webhooks/rest/webhook"' in html
+    assert 'data-webhook="/chat/messages"' in html and 'data-inbox="/chat/inbox"' in html
 
 
 def test_static_files_are_served_by_the_app(client):
@@ -71,13 +74,23 @@ def test_styles_are_large_and_tappable():
     assert re.search(r"\.choice \{[^}]*min-height: var\(--tap\)", css)
 
 
-def test_the_page_talks_to_the_rest_channel_as_web(client):
+def test_the_page_has_its_own_endpoint_in_the_rest_format(client):
     response = client.post(
-        "/webhooks/rest/webhook",
-        json={"sender": "web-" + "a" * 32, "message": "/greet", "metadata": {"channel": "web"}},
+        "/chat/messages", json={"sender": "web-" + "a" * 32, "message": "/greet"}
     )
 
     assert response.status_code == 200
     replies = response.get_json()
     assert replies and replies[0]["recipient_id"] == "web-" + "a" * 32
     assert any(reply.get("buttons") for reply in replies)
+
+
+@pytest.mark.parametrize("claimed", ["shell", "web", ["web"], {"x": 1}])
+def test_a_rest_caller_cannot_speak_as_another_channel(client, chat_app, claimed):
+    sender = "rest-" + uuid.uuid4().hex
+    body = {"sender": sender, "message": "你好", "metadata": {"channel": claimed}}
+
+    assert client.post("/webhooks/rest/webhook", json=body).status_code == 200
+    trackers = chat_app.extensions["stores"].trackers
+    assert trackers.get(f"rest:{sender}") is not None
+    assert trackers.get(f"web:{sender}") is None and trackers.get(f"shell:{sender}") is None

@@ -13,6 +13,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -131,7 +132,7 @@ def webhook_bodies(page) -> list[dict]:
     return [
         json.loads(request.post_data)
         for request in page.requests
-        if request.url.endswith("/webhooks/rest/webhook") and request.method == "POST"
+        if request.url.endswith("/chat/messages") and request.method == "POST"
     ]
 
 
@@ -223,7 +224,7 @@ def test_bot_markup_is_shown_literally_too(page):
         }
     ]
     page.route(
-        "**/webhooks/rest/webhook",
+        "**/chat/messages",
         lambda route: route.fulfill(
             status=200, content_type="application/json", body=json.dumps(reply)
         ),
@@ -247,7 +248,7 @@ def test_sender_id_is_random_kept_and_never_in_a_url(page):
     assert page.evaluate("localStorage.getItem('pension-chat-sender')") == sender
     bodies = webhook_bodies(page)
     assert bodies and all(body["sender"] == sender for body in bodies)
-    assert all(body["metadata"]["channel"] == "web" for body in bodies)
+    assert all(urlsplit(request.url).path != "/webhooks/rest/webhook" for request in page.requests)
     assert all("?" not in request.url for request in page.requests)
 
 
@@ -261,7 +262,6 @@ def test_a_photo_is_sent_as_an_image_message(page):
 
     body = webhook_bodies(page)[-1]
     assert body["message"] == "/image"
-    assert body["metadata"]["channel"] == "web"
     assert body["metadata"]["image_base64"].startswith("iVBORw0KGgo")  # base64 of a PNG header
     assert page.locator(".msg.user img").count() == 1
     assert page.locator(".msg.notice").count() == 0
@@ -306,12 +306,12 @@ def test_a_lost_message_can_be_sent_again(page):
     from playwright.sync_api import expect
 
     open_chat(page)
-    page.route("**/webhooks/rest/webhook", lambda route: route.abort())
+    page.route("**/chat/messages", lambda route: route.abort())
     page.locator("#text").fill("你好")
     page.locator("#text").press("Enter")
     expect(page.locator(".msg.notice")).to_contain_text("网络不太好")
 
-    page.unroute("**/webhooks/rest/webhook")
+    page.unroute("**/chat/messages")
     bots = page.locator(".msg.bot:not(.typing)").count()
     page.locator(".choice", has_text="再发一次").tap()
     wait_for_new_bot_message(page, bots)
@@ -324,7 +324,7 @@ def test_too_many_messages_get_a_plain_answer(page):
 
     open_chat(page)
     page.route(
-        "**/webhooks/rest/webhook",
+        "**/chat/messages",
         lambda route: route.fulfill(
             status=429, content_type="application/json", body='{"error": "Too Many Requests"}'
         ),
