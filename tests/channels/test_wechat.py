@@ -414,7 +414,7 @@ def test_late_answer_from_a_real_rq_worker_process(
 
 def test_one_senders_messages_are_handled_in_order(wx_make_app, platform, openid):
     app = wx_make_app(WECHAT_REPLY_WAIT=4.0)
-    spy(app).delay = lambda message: 0.5 if message.text == "m0" else 0.01
+    spy(app).delay = lambda message: 1.5 if message.text == "m0" else 0.01
     responses = {}
 
     def deliver(number: int) -> None:
@@ -424,7 +424,7 @@ def test_one_senders_messages_are_handled_in_order(wx_make_app, platform, openid
     for number in range(5):
         threads.append(threading.Thread(target=deliver, args=(number,)))
         threads[-1].start()
-        time.sleep(0.05)  # they arrive in this order, all while m0 is still running
+        time.sleep(0.2)  # they arrive in this order (even on a busy machine), while m0 runs
     for thread in threads:
         thread.join(10)
     assert [m.text for m in spy(app).messages] == [f"m{n}" for n in range(5)]
