@@ -29,8 +29,10 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
     app.json.ensure_ascii = False  # Chinese as UTF-8, as Rasa answers, not \uXXXX escapes
     app.config.update(config)
+    # //health must not redirect to a Location built from the caller's Host header.
+    app.url_map.merge_slashes = False
 
-    runtime = build_runtime(app.config)
+    runtime = build_runtime(app.config, serving=True)
     prepare_database(runtime)
     add_dialogue(runtime)
     # One dictionary for both: what a channel keeps on the runtime (its API client, delivery

@@ -22,11 +22,14 @@ from services.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def build_runtime(config: dict, *, dialogue: bool = False) -> Runtime:
-    """Everything a job or a request needs, from the settings (see :mod:`pension.settings`)."""
+def build_runtime(config: dict, *, dialogue: bool = False, serving: bool = False) -> Runtime:
+    """Everything a job or a request needs, from the settings (see :mod:`pension.settings`).
+
+    ``serving``: for the web service and its workers, whose statements are bounded in time."""
     if config.get("REGIONS_FILE"):
         regions.use_data_file(config["REGIONS_FILE"])
-    database = Database(config["DATABASE_URL"])
+    timeout = config.get("DATABASE_STATEMENT_TIMEOUT_MS") if serving else None
+    database = Database(config["DATABASE_URL"], statement_timeout_ms=timeout)
     stores = make_stores(config["REDIS_URL"], config["REDIS_PREFIX"])
     runtime = Runtime(
         config=config,

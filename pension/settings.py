@@ -23,6 +23,7 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # a phone photo fits; anything bigger is refused
     "PHOTO_DIR": None,  # default: <instance>/photos, outside the web root
     "CONVERSATION_TTL_SECONDS": 30 * 60,  # slots expire after 30 minutes of silence
+    "DATABASE_STATEMENT_TIMEOUT_MS": 5000,  # web requests only; batch commands are unbounded
     "REGIONS_FILE": None,  # default: services/data/regions.yaml (an operator's own copy)
     "CLOCK": None,  # a services.clock.Clock; tests and simulations freeze it
     "WECHAT_TOKEN": None,
@@ -40,7 +41,7 @@ DEFAULTS: dict[str, object] = {
     "ALIPAY_GATEWAY_PATH": None,  # default: /alipay/gateway
 }
 
-_INT_KEYS = {"MAX_CONTENT_LENGTH", "CONVERSATION_TTL_SECONDS"}
+_INT_KEYS = {"MAX_CONTENT_LENGTH", "CONVERSATION_TTL_SECONDS", "DATABASE_STATEMENT_TIMEOUT_MS"}
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
 _FLOAT_KEYS = {"WECHAT_REPLY_WAIT"}
 _OBJECT_KEYS = {"CLOCK"}  # set in code only, never from the environment

@@ -41,12 +41,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# A stalled or unreachable PostgreSQL must turn into a quick, honest 503, not a hung request.
+CONNECT_TIMEOUT_SECONDS = 3
+POOL_TIMEOUT_SECONDS = 3
+
+
 class Database:
-    def __init__(self, url: str, **engine_options):
+    def __init__(self, url: str, *, statement_timeout_ms: int | None = None, **engine_options):
+        """``statement_timeout_ms`` bounds every statement (PostgreSQL): set it for the web
+        service, where a request must answer within seconds; batch commands leave it off."""
         self.url = normalise_url(url)
+        if self.url.startswith("postgresql"):
+            engine_options.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+            engine_options.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_SECONDS})
         self.engine: Engine = create_engine(self.url, pool_pre_ping=True, **engine_options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif statement_timeout_ms:
+            event.listen(self.engine, "connect", _statement_timeout(statement_timeout_ms))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._schema_ok = False
 
@@ -101,3 +113,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # concurrent readers while a worker writes
     cursor.close()
+
+
+def _statement_timeout(milliseconds: int):
+    def set_timeout(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(milliseconds)}")
+        dbapi_connection.commit()  # psycopg opened a transaction for the SET
+
+    return set_timeout

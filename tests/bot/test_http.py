@@ -144,3 +144,27 @@ def test_a_malformed_region_is_not_kept_with_the_conversation(client, app):
     assert client.post("/webhooks/rest/webhook", json=body).status_code == 200
     tracker = app.extensions["stores"].trackers.get(f"rest:{sender}")
     assert "6" * 100 not in json.dumps(tracker)
+
+
+def test_a_doubled_slash_is_not_redirected_to_the_callers_host(client):
+    response = client.get("//health", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "evil.example" not in response.headers.get("Location", "")
+
+
+def test_a_statement_that_runs_too_long_is_a_503_not_a_hung_request(app_config, postgres_database):
+    from sqlalchemy import text
+
+    app = create_app(app_config | {"DATABASE_STATEMENT_TIMEOUT_MS": 300})
+
+    @app.get("/test-slow")
+    def slow():
+        with app.extensions["db"].session() as session:
+            session.execute(text("SELECT pg_sleep(5)"))
+        return "done"
+
+    started = time.monotonic()
+    response = app.test_client().get("/test-slow")
+    assert response.status_code == 503
+    assert time.monotonic() - started < 3
+    app.extensions["db"].dispose()
