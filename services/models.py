@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 
 from sqlalchemy import (
     JSON,
@@ -41,6 +42,11 @@ NAMING = {
 def utcnow() -> dt.datetime:
     """Column defaults: now, as naive UTC (see services.clock)."""
     return system_clock.utcnow()
+
+
+def public_id() -> str:
+    """A random, unguessable id for URLs: says nothing about the person, never the ID number."""
+    return secrets.token_urlsafe(16)
 
 
 def naive_utc(moment: dt.datetime | None = None) -> dt.datetime:
@@ -110,6 +116,10 @@ class Person(Base):
     overseas: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # the console's URLs name people by this, never by person_no or the ID number
+    public_id: Mapped[str | None] = mapped_column(
+        String(32), unique=True, index=True, default=public_id
+    )
 
     bindings: Mapped[list[Binding]] = relationship(back_populates="person")
     certifications: Mapped[list[CertificationRecord]] = relationship(
@@ -201,12 +211,21 @@ class HomeVisitRequest(Base):
     scheduled_for: Mapped[dt.date | None] = mapped_column(Date)
     staff_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    public_id: Mapped[str | None] = mapped_column(
+        String(32), unique=True, index=True, default=public_id
+    )
+    assigned_to: Mapped[str | None] = mapped_column(String(64))  # staff username
+    outcome: Mapped[str | None] = mapped_column(String(16))  # alive / deceased / not_found / moved
+    deceased_on: Mapped[dt.date | None] = mapped_column(Date)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class PhotoReview(Base):
     """A photo holding the ID card and a dated newspaper, waiting for staff review."""
 
     __tablename__ = "photo_reviews"
+    # the review queue: pending, oldest first
+    __table_args__ = (Index("ix_photo_reviews_status_submitted", "status", "submitted_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
@@ -217,6 +236,14 @@ class PhotoReview(Base):
     decision_reason: Mapped[str | None] = mapped_column(String(256))
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    public_id: Mapped[str | None] = mapped_column(
+        String(32), unique=True, index=True, default=public_id
+    )
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # reviewer working on it
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    reject_code: Mapped[str | None] = mapped_column(String(32))  # services/data/photo_review.yaml
+    checklist: Mapped[list | None] = mapped_column(JSON)  # checklist items the reviewer ticked
+    prechecks: Mapped[dict | None] = mapped_column(JSON)  # automatic pre-check results
 
 
 class Handoff(Base):
@@ -243,7 +270,33 @@ class Handoff(Base):
     requested_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(String(256))  # last user text, ID numbers masked
     released_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    released_by: Mapped[str | None] = mapped_column(String(64))  # staff username or 'expired'
+    # staff username, 'expired' (24 h), 'timeout' (nobody took it), 'user' (left the queue)
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    public_id: Mapped[str | None] = mapped_column(
+        String(32), unique=True, index=True, default=public_id
+    )
+    region_code: Mapped[str | None] = mapped_column(String(6))  # whose staff may take it
+    taken_by: Mapped[str | None] = mapped_column(String(64))
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    messages: Mapped[list[HandoffMessage]] = relationship(
+        back_populates="handoff", order_by="HandoffMessage.id"
+    )
+
+
+class HandoffMessage(Base):
+    """转人工会话记录：用户、机器人和工作人员说的话（身份证号已脱敏）。"""
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sender: Mapped[str] = mapped_column(String(8))  # user / bot / staff
+    author: Mapped[str | None] = mapped_column(String(64))  # staff username
+    text: Mapped[str] = mapped_column(Text)
+
+    handoff: Mapped[Handoff] = relationship(back_populates="messages")
 
 
 class StaffUser(Base):
@@ -256,12 +309,19 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16), default="reviewer")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    regions: Mapped[list] = mapped_column(JSON, default=list)  # region-code prefixes; "" = all
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # changes on a password reset: every session signed in with the old password ends
+    session_token: Mapped[str] = mapped_column(String(64), default=public_id)
 
 
 class AuditLog(Base):
     """Every staff action (and every system action on a person's payment)."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_actor_at", "actor", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

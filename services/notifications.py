@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from services.models import ChannelAccount, Person
 from services.outbound import BotMessage, Recipient, recipients_for
 from services.runtime import Runtime
 
-__all__ = ["tell_account", "tell_person", "texts"]
+__all__ = ["Notice", "enqueue_notice", "tell_account", "tell_conversation", "tell_person", "texts"]
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +48,47 @@ def tell_person(runtime: Runtime, person_id: int, messages: Sequence[BotMessage]
     for recipient in reachable:
         runtime.outbound.deliver(recipient, messages)
     return len(reachable)
+
+
+def tell_conversation(runtime: Runtime, conversation_id: str, messages: Sequence[BotMessage]) -> bool:
+    """Job: deliver into a conversation ``"<channel>:<external id>"`` (a staff reply to a handoff)."""
+    channel, _, external_id = (conversation_id or "").partition(":")
+    if not channel or not external_id:
+        log.warning("conversation id without a channel; nothing sent")
+        return False
+    recipient = Recipient(channel, external_id)
+    if not runtime.outbound.can_reach(recipient):
+        log.warning("no outbound channel for %s; nothing sent", channel)
+        return False
+    runtime.outbound.deliver(recipient, messages)
+    return True
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Whom to tell what, decided inside a transaction and sent after it commits.
+
+    Exactly one of ``account_id`` (the account that sent the photo or asked for the visit),
+    ``person_id`` (every account bound to the person) or ``conversation_id`` is set.
+    """
+
+    messages: tuple[BotMessage, ...]
+    account_id: int | None = None
+    person_id: int | None = None
+    conversation_id: str | None = None
+
+
+def enqueue_notice(runtime: Runtime, notice: Notice | None):
+    """Queue the job that delivers ``notice`` (call it after the commit)."""
+    if notice is None or not notice.messages:
+        return None
+    messages = list(notice.messages)
+    if runtime.jobs is None:
+        raise RuntimeError("the runtime has no job queue")
+    if notice.account_id is not None:
+        return runtime.jobs.enqueue(tell_account, notice.account_id, messages)
+    if notice.person_id is not None:
+        return runtime.jobs.enqueue(tell_person, notice.person_id, messages)
+    if notice.conversation_id is not None:
+        return runtime.jobs.enqueue(tell_conversation, notice.conversation_id, messages)
+    return None

@@ -176,12 +176,16 @@ def test_concurrent_requests_open_one_handoff(db):
 
 
 def test_models_match_the_migrations(database):
-    """The hand-written 0002 gives exactly the schema of models.py, on either engine."""
+    """The hand-written migrations give exactly the schema of models.py, on either engine."""
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         indexes = {index["name"]: index for index in inspect(connection).get_indexes("handoffs")}
-    assert set(indexes) == {"ix_handoffs_conversation_id", "uq_handoffs_conversation_id"}
+    assert set(indexes) == {
+        "ix_handoffs_conversation_id",
+        "uq_handoffs_conversation_id",
+        "ix_handoffs_public_id",  # 0003: the console's URLs
+    }
     assert indexes["uq_handoffs_conversation_id"]["unique"]
 
 
