@@ -28,6 +28,7 @@ from bot.uploads import UploadParking
 from services import handoffs
 from services.clock import Clock, system_clock
 from services.db import Database
+from services.handoffs import HandoffPolicy
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,10 @@ class EmbeddedEngine:
         session_ttl_seconds: int = 30 * 60,
         domain: Domain | None = None,
         rules: RuleBook | None = None,
+        handoff_policy: HandoffPolicy | None = None,
     ):
         self.nlu = nlu
+        self.handoff_policy = handoff_policy or HandoffPolicy()
         self.stores = stores
         self.database = database
         self.photo_dir = Path(photo_dir)
@@ -148,7 +151,12 @@ class EmbeddedEngine:
             conversation.state["last_buttons"] = []  # numbers typed later refer to new buttons
             conversation.state["paused"] = False
             if handed_off:
-                log.info("conversation %s is with a human; the bot stays silent", conversation_id)
+                # Waiting for a person, or with one: the action says so, keeps the message for
+                # the staff user, or lets the user leave the queue (ConversationResumed).
+                conversation.state["resumed"] = False
+                self._run(conversation, "action_handoff_waiting")
+                if conversation.state.pop("resumed", False):
+                    self._decide(conversation, parse["intent"]["name"])
             else:
                 self._decide(conversation, parse["intent"]["name"])
             self.stores.trackers.save(conversation_id, conversation.state, self.session_ttl_seconds)
@@ -294,6 +302,8 @@ class EmbeddedEngine:
                 followup = event.get("name")
             elif kind == "pause":  # Rasa's ConversationPaused: a human takes over
                 conversation.state["paused"] = True
+            elif kind == "resume":  # ConversationResumed: the bot answers again
+                conversation.state["resumed"] = True
         return followup
 
     def _execute(self, conversation: Conversation, action: str):
@@ -304,7 +314,9 @@ class EmbeddedEngine:
             "domain": self._domain_dict,
             "version": "3.6.21",
         }
-        scope = action_context.ActionContext(self.database, self.photo_dir, self.stores, self.clock)
+        scope = action_context.ActionContext(
+            self.database, self.photo_dir, self.stores, self.clock, self.handoff_policy
+        )
         return asyncio.run(action_context.run_in(scope, self.executor.run(call)))
 
     def _form_step(self, conversation: Conversation, form: str, candidates: dict, depth=0) -> None:

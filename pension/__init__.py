@@ -54,7 +54,8 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
 
 
 def _blueprints(app: Flask) -> None:
+    import console
     from channels import alipay, rest, webchat, wechat
 
-    for blueprint in (health, rest, webchat, wechat, alipay):
+    for blueprint in (health, rest, webchat, wechat, alipay, console):
         app.register_blueprint(blueprint.blueprint)

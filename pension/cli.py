@@ -21,6 +21,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from bot.logmask import install_log_masking
+from console.commands import staff_commands
 from pension.runtime import add_dialogue, build_runtime, prepare_database
 from pension.settings import SettingsError, load_settings
 from services.db import Database, SchemaBehind
@@ -226,6 +227,8 @@ def _print_reply(reply) -> None:
     if reply.link:
         click.echo(f"       [链接] {reply.link}")
 
+
+main.add_command(staff_commands(lambda: _database(_settings())))  # `pension staff …`
 
 if __name__ == "__main__":
     main()

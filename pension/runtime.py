@@ -81,9 +81,12 @@ def add_dialogue(runtime: Runtime) -> None:
         from nlu.classifier import EmbeddedNLU
 
         nlu = EmbeddedNLU.load(cache_dir=Path(config["INSTANCE_PATH"]) / "nlu-cache")
+        from services.handoffs import HandoffPolicy
+
         engine = EmbeddedEngine(
             nlu=nlu,
             clock=runtime.clock,
+            handoff_policy=HandoffPolicy.from_settings(config),
             session_ttl_seconds=config["CONVERSATION_TTL_SECONDS"],
             **common,
         )

@@ -39,9 +39,18 @@ DEFAULTS: dict[str, object] = {
     "ALIPAY_SERVER_URL": None,
     "ALIPAY_MEDIA_URL": None,  # default: https://openfile.alipay.com/chat/multimedia.do
     "ALIPAY_GATEWAY_PATH": None,  # default: /alipay/gateway
+    "STAFF_HOURS": "1-5 08:30-12:00,14:30-17:30",  # when staff answer handed-off conversations
+    "HANDOFF_WAIT_MINUTES": 30,  # an untaken handoff request times out after this
+    "CONSOLE_IDLE_MINUTES": 30,  # a console session idle this long ends
 }
 
-_INT_KEYS = {"MAX_CONTENT_LENGTH", "CONVERSATION_TTL_SECONDS", "DATABASE_STATEMENT_TIMEOUT_MS"}
+_INT_KEYS = {
+    "MAX_CONTENT_LENGTH",
+    "CONVERSATION_TTL_SECONDS",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
+    "HANDOFF_WAIT_MINUTES",
+    "CONSOLE_IDLE_MINUTES",
+}
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
 _FLOAT_KEYS = {"WECHAT_REPLY_WAIT"}
 _OBJECT_KEYS = {"CLOCK"}  # set in code only, never from the environment

@@ -182,7 +182,9 @@ def request_handoff(
     if existing is not None:
         if not (_expired(existing, now) or _timed_out(existing, now, wait)):
             return existing
-        _close(session, existing, TIMEOUT_BY if _timed_out(existing, now, wait) else EXPIRED_BY, now)
+        _close(
+            session, existing, TIMEOUT_BY if _timed_out(existing, now, wait) else EXPIRED_BY, now
+        )
 
     handoff = Handoff(
         conversation_id=conversation_id,
@@ -285,6 +287,19 @@ def _timed_out(handoff: Handoff, now: dt.datetime, wait: dt.timedelta | None) ->
     return wait is not None and handoff.taken_by is None and handoff.requested_at <= now - wait
 
 
+def timed_out(handoff: Handoff, now: dt.datetime, wait: dt.timedelta) -> bool:
+    """Nobody took this request within ``wait``."""
+    return _timed_out(handoff, naive_utc(now), wait)
+
+
+def close_timed_out(session: Session, handoff: Handoff, now: dt.datetime | None = None) -> bool:
+    return _close(session, handoff, TIMEOUT_BY, naive_utc(now))
+
+
+def naive_utc_now() -> dt.datetime:
+    return naive_utc()
+
+
 # --- the waiting user (dialogue side) ---------------------------------------------------
 
 
@@ -320,10 +335,12 @@ def leave_queue(session: Session, handoff: Handoff, *, now: dt.datetime | None =
     return _close(session, handoff, USER_LEFT_BY, naive_utc(now))
 
 
-def waiting_message(policy: HandoffPolicy, handoff: Handoff, now: dt.datetime) -> str:
+def waiting_message(
+    policy: HandoffPolicy, handoff: Handoff, now: dt.datetime, *, just_requested: bool = False
+) -> str:
     """等人工时机器人说的话：在排队、值班时间、电话、怎么退出。"""
     phone = policy_for(handoff.region_code).hotline or "12333"
-    if policy.hours.on_duty(now):
+    if policy.hours.on_duty(now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now):
         when = "现在是工作时间，工作人员接手后会在这里回复您，请稍等。"
     else:
         when = (
@@ -332,7 +349,8 @@ def waiting_message(policy: HandoffPolicy, handoff: Handoff, now: dt.datetime) -
         )
     minutes = int(policy.wait.total_seconds() // 60)
     return (
-        f"您正在等待人工服务。{when}等不及可以拨打{phone}。"
+        f"{'已为您转接人工服务。' if just_requested else '您正在等待人工服务。'}{when}"
+        f"等不及可以拨打{phone}。"
         f"如果{minutes}分钟内没有工作人员接手，会由我继续为您服务；"
         "想让我现在就帮您办，直接说要办的事，比如“我要认证”。"
     )
@@ -454,7 +472,9 @@ def staff_reply(
     text = " ".join(str(text or "").split(" ")).strip()
     if not text:
         raise ValueError("回复内容是空的")
-    message = add_message(session, handoff, "staff", text[:MESSAGE_MAX_LENGTH], author=staff.username, at=now)
+    message = add_message(
+        session, handoff, "staff", text[:MESSAGE_MAX_LENGTH], author=staff.username, at=now
+    )
     audit.record(session, staff.username, "handoff.answered", "handoff", handoff.public_id, at=now)
     return Notice(
         messages=(BotMessage(text=f"【人工客服】{message.text}"),),

@@ -50,7 +50,9 @@ def tell_person(runtime: Runtime, person_id: int, messages: Sequence[BotMessage]
     return len(reachable)
 
 
-def tell_conversation(runtime: Runtime, conversation_id: str, messages: Sequence[BotMessage]) -> bool:
+def tell_conversation(
+    runtime: Runtime, conversation_id: str, messages: Sequence[BotMessage]
+) -> bool:
     """Job: deliver into a conversation ``"<channel>:<external id>"`` (a staff reply to a handoff)."""
     channel, _, external_id = (conversation_id or "").partition(":")
     if not channel or not external_id:

@@ -67,6 +67,7 @@ COLUMNS = (
     "领取待遇资格确认",
     "",
 )
+COLUMN_WIDTHS = (6, 14, 10, 6, 21, 11, 16, 26, 14, 30, 18, 16)
 NOTES = (
     "填写说明:",
     "1. 认证时间 (详细填写年月日);",
@@ -93,8 +94,10 @@ def region_name(prefix: str) -> str:
     policy = policy_for(prefix.ljust(6, "0"))
     if policy.code_prefix == "default":
         return prefix
-    return policy.province + (policy.district or "") + (
-        "" if policy.code_prefix == prefix else f"（{prefix}）"
+    return (
+        policy.province
+        + (policy.district or "")
+        + ("" if policy.code_prefix == prefix else f"（{prefix}）")
     )
 
 
@@ -187,9 +190,7 @@ class RosterLine:
     deceased_on: dt.date | None
 
 
-def roster_lines(
-    session: Session, prefix: str, start: dt.date, end: dt.date
-) -> list[RosterLine]:
+def roster_lines(session: Session, prefix: str, start: dt.date, end: dt.date) -> list[RosterLine]:
     """期间内核查过的人：认证通过的（健在）、上门核实已死亡或未见到本人的。"""
     until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     since = dt.datetime.combine(start, dt.time())
@@ -230,11 +231,15 @@ def roster_lines(
         if visit.outcome == "deceased":
             condition = "已死亡"
         else:
-            condition = "下落不明（上门未见到本人）" if visit.outcome == "not_found" else "下落不明（已搬离）"
+            condition = (
+                "下落不明（上门未见到本人）"
+                if visit.outcome == "not_found"
+                else "下落不明（已搬离）"
+            )
         lines[person.id] = RosterLine(
             person, done, f"上门核实：{visit.address}", condition, visit.deceased_on
         )
-    return sorted(lines.values(), key=lambda line: (line.person.person_no))
+    return sorted(lines.values(), key=lambda line: line.person.person_no)
 
 
 def verification_roster_xlsx(
@@ -307,7 +312,7 @@ def verification_roster_xlsx(
     sheet.cell(row=footer, column=9, value="联系电话:")
     for offset, note in enumerate(NOTES, start=2):
         sheet.cell(row=footer + offset, column=1, value=note)
-    for letter, width in zip("ABCDEFGHIJKL", (6, 14, 10, 6, 21, 11, 16, 26, 14, 30, 18, 16)):
+    for letter, width in zip("ABCDEFGHIJKL", COLUMN_WIDTHS, strict=True):
         sheet.column_dimensions[letter].width = width
 
     buffer = io.BytesIO()

@@ -164,9 +164,7 @@ def by_session_token(session: Session, token: str) -> StaffUser | None:
     """The signed-in user of a browser session (flask-login's user id is this token)."""
     if not token:
         return None
-    staff = session.scalars(
-        select(StaffUser).where(StaffUser.session_token == token)
-    ).one_or_none()
+    staff = session.scalars(select(StaffUser).where(StaffUser.session_token == token)).one_or_none()
     return staff if staff is not None and staff.active else None
 
 
@@ -181,14 +179,20 @@ def authenticate(
     ).one_or_none()
     if staff is None:
         _verify(_DUMMY_HASH, password)
-        audit.record(session, name or "?", "staff.sign_in_failed", "staff", name, {"why": "unknown"}, at=now)
+        audit.record(
+            session, name or "?", "staff.sign_in_failed", "staff", name, {"why": "unknown"}, at=now
+        )
         return SignIn(SignInResult.wrong_password)
     if not staff.active:
-        audit.record(session, name, "staff.sign_in_failed", "staff", name, {"why": "inactive"}, at=now)
+        audit.record(
+            session, name, "staff.sign_in_failed", "staff", name, {"why": "inactive"}, at=now
+        )
         return SignIn(SignInResult.inactive)
     if staff.locked_until is not None:
         if staff.locked_until > now:
-            audit.record(session, name, "staff.sign_in_refused", "staff", name, {"why": "locked"}, at=now)
+            audit.record(
+                session, name, "staff.sign_in_refused", "staff", name, {"why": "locked"}, at=now
+            )
             return SignIn(SignInResult.locked, locked_until=staff.locked_until)
         staff.locked_until = None  # 24 hours are over: unlocked by itself
         staff.failed_logins = 0
@@ -197,7 +201,13 @@ def authenticate(
         if staff.failed_logins >= MAX_FAILED_LOGINS:
             staff.locked_until = now + LOCKOUT
             audit.record(
-                session, name, "staff.locked", "staff", name, {"failed": staff.failed_logins}, at=now
+                session,
+                name,
+                "staff.locked",
+                "staff",
+                name,
+                {"failed": staff.failed_logins},
+                at=now,
             )
             return SignIn(SignInResult.locked, locked_until=staff.locked_until)
         audit.record(

@@ -211,9 +211,7 @@ def record_outcome(
         except CannotCertify as stopped:
             raise VisitError(str(stopped)) from None
         visit.status = "completed"
-        text = (
-            f"上门认证（受理号 {visit.reference}）已完成：{person.name}本次养老金资格认证通过。"
-        )
+        text = f"上门认证（受理号 {visit.reference}）已完成：{person.name}本次养老金资格认证通过。"
     elif outcome == "deceased":
         if deceased_on is None:
             raise VisitError("请填写死亡日期")

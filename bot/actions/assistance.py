@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
+from rasa_sdk.events import (
+    ActiveLoop,
+    ConversationPaused,
+    ConversationResumed,
+    FollowupAction,
+    SlotSet,
+)
 
 from bot.actions import context
 from bot.actions.certification import clear_flow
@@ -281,26 +287,104 @@ class ActionSubmitHomeVisit(Action):
         return cleared
 
 
+# Asking the bot for one of these while waiting for a person leaves the queue.
+LEAVE_QUEUE_INTENTS = frozenset(
+    {
+        "start_certification",
+        "certify_for_relative",
+        "check_status",
+        "manual_review",
+        "request_home_visit",
+        "faq_menu",
+        "faq_more",
+        "send_photo",
+        "choose_region",
+        "choose_method",
+        "choose_person",
+    }
+)
+TRANSCRIPT_EVENTS = 40  # tracker events searched for the conversation so far
+
+
+def _transcript(tracker: Tracker) -> list[tuple[str, str]]:
+    """The conversation before the handoff, for the staff user who takes it."""
+    said = []
+    for event in tracker.events[-TRANSCRIPT_EVENTS:]:
+        kind = event.get("event")
+        if kind in ("user", "bot") and event.get("text"):
+            said.append((kind, str(event["text"])))
+    return said
+
+
 class ActionHandoff(Action):
+    """转人工: into the console's queue, with the conversation so far; the user hears how long
+    it may take, when staff are on duty and the phone number."""
+
     def name(self) -> str:
         return "action_handoff"
 
     def run(self, dispatcher, tracker: Tracker, domain):
         channel, _user = channel_and_user(tracker)
+        policy = context.current().handoff_policy
         with unit_of_work() as session:
-            handoffs.request_handoff(
-                session, tracker.sender_id, channel, tracker.latest_message.get("text")
+            person = subject_person(session, tracker)
+            handoff = handoffs.request_handoff(
+                session,
+                tracker.sender_id,
+                channel,
+                tracker.latest_message.get("text"),
+                region_code=region_code(tracker, person),
+                transcript=_transcript(tracker),
+                wait=policy.wait,
             )
-        say(
-            dispatcher,
-            f"已为您转接人工客服，请稍等，工作人员会在这里回复您。着急可拨打{hotline(tracker)}。",
-        )
+            text = handoffs.waiting_message(
+                policy, handoff, handoffs.naive_utc_now(), just_requested=True
+            )
+            handoffs.add_message(session, handoff, "bot", text)
+        say(dispatcher, text)
         return [
             ActiveLoop(None),
             SlotSet("requested_slot", None),
             *clear_flow(),
             ConversationPaused(),
         ]
+
+
+class ActionHandoffWaiting(Action):
+    """A message while the conversation is handed off (the engine runs this instead of the
+    rules): with a staff user, keep it for them and stay silent; still waiting, say so — or
+    let the user leave the queue by asking for something; timed out, say so and answer."""
+
+    def name(self) -> str:
+        return "action_handoff_waiting"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        policy = context.current().handoff_policy
+        intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
+        text = tracker.latest_message.get("text") or ""
+        if (tracker.latest_message.get("metadata") or {}).get("photo_upload"):
+            text = "[发来一张照片]"
+        now = handoffs.naive_utc_now()
+        with unit_of_work() as session:
+            handoff = handoffs.current_handoff(session, tracker.sender_id, now)
+            if handoff is None:  # released meanwhile
+                return [ConversationResumed()]
+            handoffs.add_message(session, handoff, "user", text, at=now)
+            if handoff.taken_by is not None:
+                return []  # a person is answering: the bot stays out of it
+            if handoffs.timed_out(handoff, now, policy.wait):
+                reply = handoffs.timeout_message(policy, handoff)
+                handoffs.close_timed_out(session, handoff, now)
+                say(dispatcher, reply)
+                return [ConversationResumed()]
+            if intent in LEAVE_QUEUE_INTENTS or intent.startswith("faq/"):
+                handoffs.leave_queue(session, handoff, now=now)
+                say(dispatcher, "好的，已为您退出人工排队，我来帮您办。")
+                return [ConversationResumed()]
+            reply = handoffs.waiting_message(policy, handoff, now)
+            handoffs.add_message(session, handoff, "bot", reply, at=now)
+        say(dispatcher, reply)
+        return []
 
 
 class ActionClarify(Action):

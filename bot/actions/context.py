@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.stores import Stores, make_stores
 from services.clock import Clock, system_clock
 from services.db import Database
+from services.handoffs import HandoffPolicy
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ActionContext:
     photo_dir: Path
     stores: Stores
     clock: Clock = system_clock
+    handoff_policy: HandoffPolicy = HandoffPolicy()  # staff hours, how long a request waits
 
 
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
@@ -45,4 +47,5 @@ def _from_environment() -> ActionContext:
     url = os.environ.get("DATABASE_URL") or "sqlite:///instance/pension.db"
     photo_dir = Path(os.environ.get("PHOTO_DIR") or "instance/photos")
     stores = make_stores(os.environ.get("REDIS_URL"), os.environ.get("REDIS_PREFIX", "pension:"))
-    return ActionContext(Database(url), photo_dir, stores)
+    policy = HandoffPolicy.from_settings(os.environ)
+    return ActionContext(Database(url), photo_dir, stores, handoff_policy=policy)
