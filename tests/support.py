@@ -136,3 +136,68 @@ CATALOGUE_FAQ_INTENTS = [
     "faq/bind_limit",
     "faq/why_certify",
 ]
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSWORD = "correct horse battery"
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def make_staff(session, username: str = "li", *, role: str = "reviewer", regions=("61",)):
+    """A console staff user (password :data:`PASSWORD`)."""
+    from services.staff import add_staff
+
+    return add_staff(session, username, PASSWORD, role=role, regions=list(regions))
+
+
+def make_review(session, photo_dir, person, account=None, *, submitted_at=None):
+    """A pending photo review of ``person`` sent by ``account`` (a real JPEG on disk)."""
+    from services.photos import store_review_photo
+
+    review = store_review_photo(
+        session,
+        photo_dir,
+        fixture_bytes("console/photo_with_paper.jpg"),
+        person=person,
+        account=account,
+    )
+    if submitted_at is not None:
+        review.submitted_at = submitted_at
+        session.flush()
+    return review
+
+
+class ImmediateJobs:
+    """A job queue that runs each job at once, in the caller's thread (services tests)."""
+
+    def __init__(self):
+        self.runtime = None
+        self.ran: list[str] = []
+
+    def enqueue(self, func, *args, **kwargs):
+        self.ran.append(func.__name__)
+        return func(self.runtime, *args, **kwargs)
+
+
+def make_runtime(database, clock=None):
+    """A Runtime over ``database`` that collects outbound messages for every channel."""
+    from services.clock import FrozenClock
+    from services.outbound import CollectingOutbound, OutboundRouter
+    from services.runtime import Runtime
+
+    collected = CollectingOutbound()
+    router = OutboundRouter({c: collected for c in ("wechat", "alipay", "rest", "web")})
+    jobs = ImmediateJobs()
+    runtime = Runtime(
+        config={},
+        database=database,
+        clock=clock or FrozenClock("2026-12-01 10:00"),
+        outbound=router,
+        jobs=jobs,
+    )
+    jobs.runtime = runtime
+    runtime.extensions["collected"] = collected
+    return runtime
