@@ -72,7 +72,8 @@ def _load(token: str):
 def _setup(state) -> None:
     app = state.app
     login_manager.init_app(app)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):  # Flask's default is None
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's lifetime is the limit
     app.session_interface = ConsoleSessionInterface()
