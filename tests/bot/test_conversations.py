@@ -187,9 +187,13 @@ def test_several_bound_people_get_who_buttons_and_a_tap_answers_for_that_person(
     assert "张建军" in reply and "上次认证" in reply
 
 
-def test_handoff_silences_the_bot_until_staff_release_it(app, chat):
-    assert "人工" in text_of(chat.say("转人工"))
-    assert chat.say("人呢") == []
+def test_handoff_waits_for_a_person_then_is_silent_until_staff_release_it(app, chat):
+    asked = text_of(chat.say("转人工"))
+    assert "已为您转接人工服务" in asked and "12333" in asked
+    waiting = text_of(chat.say("人呢"))  # nobody has taken it yet: never silence
+    assert "等待人工服务" in waiting and "12333" in waiting
+    _take(app, f"rest:{chat.sender}")
+    assert chat.say("你好？") == []  # a person has it: the bot stays out
     runner = CliRunner()
     listed = runner.invoke(cli, ["handoffs"], env=_cli_env(app))
     assert f"rest:{chat.sender}" in listed.output
@@ -198,6 +202,43 @@ def test_handoff_silences_the_bot_until_staff_release_it(app, chat):
     )
     assert released.exit_code == 0, released.output
     assert chat.say("你好") != []
+    with app.extensions["db"].session() as session:
+        from services.models import Handoff
+
+        said = [m.text for m in session.query(Handoff).one().messages]
+    assert "人呢" in said and "你好？" in said  # kept for the staff user
+
+
+def test_asking_the_bot_for_something_leaves_the_queue(app, chat):
+    chat.say("转人工")
+    replies = text_of(chat.say("我要认证"))
+    assert "退出人工排队" in replies and "姓名" in replies
+
+
+def test_an_untaken_request_times_out_at_the_next_message(app, chat):
+    import datetime as dt
+
+    from services.models import Handoff
+
+    chat.say("转人工")
+    with app.extensions["db"].session() as session:
+        handoff = session.query(Handoff).one()
+        handoff.requested_at -= dt.timedelta(minutes=31)
+    reply = text_of(chat.say("还在吗"))
+    assert "没有工作人员能接手" in reply
+    with app.extensions["db"].session() as session:
+        assert session.query(Handoff).one().released_by == "timeout"
+
+
+def _take(app, conversation_id: str) -> None:
+    from services import handoffs
+    from services.models import Handoff
+    from tests.support import make_staff
+
+    with app.extensions["db"].session() as session:
+        officer = make_staff(session, "staff1")
+        handoff = session.query(Handoff).filter_by(conversation_id=conversation_id).one()
+        handoffs.take(session, officer, handoff.public_id)
 
 
 def test_a_photo_sent_while_a_human_has_the_conversation_is_not_kept(app, chat):
