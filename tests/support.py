@@ -201,3 +201,30 @@ def make_runtime(database, clock=None):
     jobs.runtime = runtime
     runtime.extensions["collected"] = collected
     return runtime
+
+
+# --- the browser tests: Debian's Chromium driven by Playwright (scripts/ensure-chromium) -----
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def find_chromium(path: str = CHROMIUM) -> str:
+    """The browser to drive, or a skip (a loud failure under CI) when it is not installed."""
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        service_missing(
+            "Chromium", FileNotFoundError(f"{path} (install it with scripts/ensure-chromium)")
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        service_missing("Playwright", error)
+    return path

@@ -18,18 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests import support
-from tests.support import service_missing
+from tests.support import CHROMIUM_ARGS, find_chromium
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
@@ -40,19 +30,6 @@ PHONE = {
 }
 SCREENSHOT = Path("/tmp/webchat.png")
 TIMEOUT_MS = 20_000
-
-
-def find_chromium(path: str = CHROMIUM) -> str:
-    """The browser to drive, or a skip (a loud failure under CI) when it is not installed."""
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        service_missing(
-            "Chromium", FileNotFoundError(f"{path} (install it with scripts/ensure-chromium)")
-        )
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as error:
-        service_missing("Playwright", error)
-    return path
 
 
 @pytest.fixture(scope="module")
