@@ -227,7 +227,7 @@ class EmbeddedEngine:
 
     def _handed_off(self, conversation_id: str) -> bool:
         with self.database.session() as session:
-            return handoffs.is_handed_off(session, conversation_id)
+            return handoffs.is_handed_off(session, conversation_id, self.clock.utcnow())
 
     # -- policy: rules and forms ---------------------------------------------------------
     def _decide(self, conversation: Conversation, intent: str) -> None:

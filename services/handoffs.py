@@ -296,10 +296,6 @@ def close_timed_out(session: Session, handoff: Handoff, now: dt.datetime | None 
     return _close(session, handoff, TIMEOUT_BY, naive_utc(now))
 
 
-def naive_utc_now() -> dt.datetime:
-    return naive_utc()
-
-
 # --- the waiting user (dialogue side) ---------------------------------------------------
 
 

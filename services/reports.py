@@ -24,6 +24,7 @@ from sqlalchemy import extract, func, select
 from sqlalchemy.orm import Session
 
 from services import audit
+from services.clock import SHANGHAI, in_shanghai
 from services.models import (
     CertificationMethod,
     CertificationRecord,
@@ -31,6 +32,7 @@ from services.models import (
     HomeVisitRequest,
     Person,
     StaffUser,
+    naive_utc,
 )
 from services.policy import PersonFacts, Reason, assess
 from services.regions import policy_for
@@ -192,8 +194,9 @@ class RosterLine:
 
 def roster_lines(session: Session, prefix: str, start: dt.date, end: dt.date) -> list[RosterLine]:
     """期间内核查过的人：认证通过的（健在）、上门核实已死亡或未见到本人的。"""
-    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
-    since = dt.datetime.combine(start, dt.time())
+    # Beijing days; the database keeps UTC
+    until = naive_utc(in_shanghai(end + dt.timedelta(days=1)).replace(hour=0))
+    since = naive_utc(in_shanghai(start).replace(hour=0))
     lines: dict[int, RosterLine] = {}
     records = session.execute(
         select(CertificationRecord, Person)
@@ -296,7 +299,7 @@ def verification_roster_xlsx(
             "男" if person.gender == "M" else "女",
             person.id_number,
             f"{person.birth_date.year}年{person.birth_date.month:02d}月",
-            line.certified_at.strftime("%Y年%m月%d日") if line.certified_at else "",
+            _beijing(line.certified_at).strftime("%Y年%m月%d日") if line.certified_at else "",
             line.place,
             person.phone or "",
             person.address or "",
@@ -327,3 +330,7 @@ def verification_roster_xlsx(
         at=now,
     )
     return buffer.getvalue(), len(lines)
+
+
+def _beijing(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC).astimezone(SHANGHAI)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from services import audit
 from services.certification import CannotCertify, record_certification
+from services.clock import SHANGHAI, in_shanghai
 from services.models import (
     CertificationMethod,
     ChannelAccount,
@@ -258,11 +259,12 @@ def decide(
 ) -> Decision:
     """审核结论：通过（记一次认证，停发的恢复并补发）或不通过（写明原因）。只能决定一次。
 
-    ``local_now`` is the moment in Beijing time (the day a certification counts for);
-    ``now`` the same moment in UTC for the rows' timestamps.
+    ``now`` is the moment as naive UTC (the rows' timestamps); ``local_now`` the same moment
+    in Beijing time (aware, or naive meaning Beijing), which decides the day a certification
+    counts for.
     """
     now = naive_utc(now)
-    local_now = (local_now or now).replace(tzinfo=None)
+    local_now = local_now or now.replace(tzinfo=dt.UTC).astimezone(SHANGHAI)
     review, person = _find(session, staff, public_id, lock=True)
     if review.status != PENDING:
         raise AlreadyDecided(review)
@@ -296,7 +298,7 @@ def decide(
         review.reject_code = None
         if outcome.resumed is not None:
             back_pay_months = outcome.resumed.back_pay_months
-        messages = _approved_messages(person, local_now.date(), outcome.resumed)
+        messages = _approved_messages(person, in_shanghai(local_now).date(), outcome.resumed)
     else:
         reason = reject_reason(reason_code or "")
         if reason is None:

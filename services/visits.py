@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from services import audit
 from services.certification import CannotCertify, record_certification
+from services.clock import in_shanghai
 from services.home_visits import PENDING_STATUSES
 from services.models import (
     CertificationMethod,
@@ -193,8 +194,7 @@ def record_outcome(
     row = find_visit(session, staff, public_id)
     visit, person = row.visit, row.person
     _open(visit)
-    local_now = local_now.replace(tzinfo=None)
-    today = local_now.date()
+    today = in_shanghai(local_now).date()
     text: str
     if outcome in ("alive", "deceased") and person is None:
         raise VisitError("这条申请没有对应的参保人：请先在花名册中核对")

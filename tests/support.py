@@ -160,7 +160,7 @@ def make_review(session, photo_dir, person, account=None, *, submitted_at=None):
     review = store_review_photo(
         session,
         photo_dir,
-        fixture_bytes("console/photo_with_paper.jpg"),
+        fixture_bytes("faces/photo_with_paper.jpg"),
         person=person,
         account=account,
     )
@@ -196,8 +196,8 @@ def make_runtime(database, clock=None):
         database=database,
         clock=clock or FrozenClock("2026-12-01 10:00"),
         outbound=router,
-        jobs=jobs,
     )
+    runtime.jobs = jobs
     jobs.runtime = runtime
     runtime.extensions["collected"] = collected
     return runtime

@@ -297,7 +297,6 @@ LEAVE_QUEUE_INTENTS = frozenset(
         "request_home_visit",
         "faq_menu",
         "faq_more",
-        "send_photo",
         "choose_region",
         "choose_method",
         "choose_person",
@@ -325,7 +324,7 @@ class ActionHandoff(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain):
         channel, _user = channel_and_user(tracker)
-        policy = context.current().handoff_policy
+        policy, now = context.current().handoff_policy, context.current().clock.utcnow()
         with unit_of_work() as session:
             person = subject_person(session, tracker)
             handoff = handoffs.request_handoff(
@@ -333,14 +332,13 @@ class ActionHandoff(Action):
                 tracker.sender_id,
                 channel,
                 tracker.latest_message.get("text"),
+                now=now,
                 region_code=region_code(tracker, person),
                 transcript=_transcript(tracker),
                 wait=policy.wait,
             )
-            text = handoffs.waiting_message(
-                policy, handoff, handoffs.naive_utc_now(), just_requested=True
-            )
-            handoffs.add_message(session, handoff, "bot", text)
+            text = handoffs.waiting_message(policy, handoff, now, just_requested=True)
+            handoffs.add_message(session, handoff, "bot", text, at=now)
         say(dispatcher, text)
         return [
             ActiveLoop(None),
@@ -362,9 +360,9 @@ class ActionHandoffWaiting(Action):
         policy = context.current().handoff_policy
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         text = tracker.latest_message.get("text") or ""
-        if (tracker.latest_message.get("metadata") or {}).get("photo_upload"):
+        if intent == "send_photo":  # not kept: staff ask for photos through photo review
             text = "[发来一张照片]"
-        now = handoffs.naive_utc_now()
+        now = context.current().clock.utcnow()
         with unit_of_work() as session:
             handoff = handoffs.current_handoff(session, tracker.sender_id, now)
             if handoff is None:  # released meanwhile

@@ -16,7 +16,7 @@ def clock():
 
 @pytest.fixture
 def console_app(app_config, postgres_database, clock):
-    from bot import create_app
+    from pension import create_app
 
     app = create_app({**app_config, "LOAD_DEMO_ROSTER": False, "CLOCK": clock})
     runtime = app.extensions["runtime"]

@@ -66,7 +66,7 @@ def standin():
 @pytest.fixture
 def wechat_app(postgres_url, postgres_database, standin, tmp_path):
     """The whole app on PostgreSQL with the WeChat channel pointed at the stand-in."""
-    from bot import create_app
+    from pension import create_app
 
     app = create_app(
         {
@@ -126,7 +126,7 @@ def retiree(wechat_app):
     return openid
 
 
-def send_photo(app, standin, openid: str, name: str = "console/photo_with_paper.jpg") -> None:
+def send_photo(app, standin, openid: str, name: str = "faces/photo_with_paper.jpg") -> None:
     """The retiree sends a photo in WeChat; wait until it is filed for review."""
     platform = WeChatPlatform()
     media_id = standin.add_media(fixture_bytes(name))
