@@ -20,7 +20,7 @@ def handoff_queue():
     policy = _policy()
     now = clock().utcnow()
     with database().session() as db:
-        # Time out requests nobody took (also done by cron: `pension handoffs --expire`).
+        # Time out requests nobody took (also done by cron: `pension expire-handoffs`).
         timed_out = handoffs.expire_waiting(db, policy, now=now)
         waiting = handoffs.staff_queue(db, me(), policy, now=now)
     for notice in timed_out:

@@ -152,6 +152,15 @@ def release_handoff(conversation_id: str, staff: str) -> None:
     click.echo(f"released {conversation_id}: the bot answers again")
 
 
+@main.command("expire-handoffs")
+def expire_handoffs() -> None:
+    """Time out handoff requests nobody took (HANDOFF_WAIT_MINUTES) and tell the users; for cron."""
+    from services.handoffs import expire_waiting_handoffs
+
+    timed_out = expire_waiting_handoffs(_runtime(_settings()))
+    click.echo(f"{timed_out} waiting request(s) timed out")
+
+
 @main.command()
 def worker() -> None:
     """Run an RQ worker for background jobs (needs REDIS_URL)."""
