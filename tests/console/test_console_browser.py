@@ -20,6 +20,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from services.accounts import account_for, bind_person
+from services.handoffs import request_handoff
 from services.models import PhotoReview
 from tests.channels.wechat_standin import (
     TEST_APPID,
@@ -252,3 +253,24 @@ def test_export_the_roster_sheet(page, wechat_app, retiree):
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet["A1"].value == "领取社会保险待遇资格核查确认花名册"
     assert sheet.cell(row=4, column=5).value == "身份证号码"
+
+
+def test_a_staff_reply_outside_the_48_hour_window_goes_as_a_template(wechat_app, standin, retiree):
+    """WeChat refuses customer-service messages 48 hours after the user last wrote (45015):
+    the staff reply then reaches the user as a template message."""
+    from tests.console.helpers import post
+    from tests.console.helpers import sign_in as sign_in_http
+
+    with wechat_app.extensions["db"].session() as session:
+        handoff = request_handoff(
+            session, f"wechat:{retiree}", "wechat", "人工", region_code="610102"
+        )
+        public_id = handoff.public_id
+    client = wechat_app.test_client()
+    assert sign_in_http(client).status_code == 302
+    post(client, f"/console/handoffs/{public_id}/take", token_from="/console/handoffs")
+    standin.fail_next(45015, endpoint="message/custom/send")
+    post(client, f"/console/handoffs/{public_id}/reply", {"text": "您好，您的认证已经办好了"})
+    assert wait_for(lambda: len(standin.templates) == 1, 10), standin.calls
+    assert standin.templates[0]["touser"] == retiree
+    assert "您好" in str(standin.templates[0]["data"])
