@@ -8,6 +8,7 @@ the decision sends. Screenshots of the queue and the review screen go to /tmp/co
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import threading
@@ -21,7 +22,7 @@ from werkzeug.serving import make_server
 
 from services.accounts import account_for, bind_person
 from services.handoffs import request_handoff
-from services.models import PhotoReview
+from services.models import Person, PhotoReview
 from tests.channels.wechat_standin import (
     TEST_APPID,
     TEST_SECRET,
@@ -39,12 +40,14 @@ from tests.support import (
     find_chromium,
     fixture_bytes,
     make_person,
+    make_review,
     make_staff,
 )
 
 SHOTS = Path("/tmp/console-shots")
 OFFICE_PC = {"viewport": {"width": 1440, "height": 900}, "locale": "zh-CN"}
 TIMEOUT_MS = 20_000
+MORNING = dt.datetime(2026, 12, 1, 0, 30)  # 08:30 in Beijing
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +165,6 @@ def test_approve_a_wechat_photo_and_wechat_receives_the_message(page, wechat_app
     row = page.locator("table.list tbody tr").first
     expect(row).to_contain_text("王秀兰")
     expect(row).to_contain_text("6101**********")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
 
     page.get_by_role("link", name=re.compile("开始审核")).click()
     expect(page.get_by_role("heading", name=re.compile("王秀兰"))).to_be_visible()
@@ -176,7 +177,6 @@ def test_approve_a_wechat_photo_and_wechat_receives_the_message(page, wechat_app
     page.keyboard.press("0")
     page.keyboard.press("y")  # tick every checklist item
     expect(page.locator("input[name=checklist]:checked")).to_have_count(5)
-    page.screenshot(path=str(SHOTS / "review.png"), full_page=False)
     page.keyboard.press("a")
     expect(page.locator(".flash.ok")).to_contain_text("已通过")
     expect(page.get_by_text("没有待审核的照片了")).to_be_visible()
@@ -274,3 +274,51 @@ def test_a_staff_reply_outside_the_48_hour_window_goes_as_a_template(wechat_app,
     assert wait_for(lambda: len(standin.templates) == 1, 10), standin.calls
     assert standin.templates[0]["touser"] == retiree
     assert "您好" in str(standin.templates[0]["data"])
+
+
+def test_screens_of_the_queue_and_the_review(page, wechat_app, retiree):
+    """A morning's queue (one photo held by a colleague) and a review screen with a reference
+    photo and pre-check results: what a reviewer sees, saved for the closing note."""
+    from playwright.sync_api import expect
+
+    from services.photos import store_review_photo
+
+    database = wechat_app.extensions["db"]
+    photo_dir = wechat_app.config["PHOTO_DIR"]
+    with database.session() as session:
+        wang = session.scalars(select(Person).where(Person.name == "王秀兰")).one()
+        earlier = store_review_photo(
+            session, photo_dir, fixture_bytes("faces/obama_small.jpg"), person=wang, account=None
+        )
+        earlier.status, earlier.reviewer = "approved", "li"
+        earlier.reviewed_at = earlier.submitted_at - dt.timedelta(days=365)
+        first = make_review(session, photo_dir, wang, submitted_at=MORNING)
+        first.prechecks = {"faces": 1, "newspaper_date": "2026-11-20", "newspaper_recent": "是"}
+        for seq, name in enumerate(["李桂兰", "张建国", "刘淑珍", "陈德福"], start=11):
+            other = make_person(session, name=name, seq=seq, region_code="610102")
+            review = make_review(
+                session, photo_dir, other, submitted_at=MORNING + dt.timedelta(minutes=7 * seq)
+            )
+            if seq == 12:
+                review.claimed_by, review.claimed_at = (
+                    "zhao",
+                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                )
+        make_staff(session, "zhao", regions=["61"])
+    sign_in(page)
+    rows = page.locator("table.list tbody tr")
+    expect(rows).to_have_count(5)
+    expect(rows.first).to_contain_text("王秀兰")  # oldest first
+    expect(rows.nth(2)).to_contain_text("zhao 审核中")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "queue.png"), full_page=True)
+
+    page.get_by_role("link", name=re.compile("开始审核")).click()
+    expect(page.locator(".reference img")).to_be_visible()
+    assert page.evaluate("() => document.querySelector('.reference img').naturalWidth") == 320
+    expect(page.locator(".prechecks")).to_contain_text("2026-11-20")
+    page.keyboard.press("1")
+    page.keyboard.press("2")
+    page.keyboard.press("3")
+    expect(page.locator("input[name=checklist]:checked")).to_have_count(3)
+    page.screenshot(path=str(SHOTS / "review.png"))
