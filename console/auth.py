@@ -6,7 +6,7 @@
   a missing or forged one is a 400. Only this blueprint is checked: the platforms' webhooks
   are signed by the platforms, not by a browser session.
 * The session cookie is HttpOnly, SameSite=Lax, and Secure whenever the request came over
-  HTTPS (behind nginx: with ``X-Forwarded-Proto`` trusted by ProxyFix).
+  HTTPS (directly, or through nginx saying ``X-Forwarded-Proto: https``).
 * A session idle for ``CONSOLE_IDLE_MINUTES`` ends (measured with the runtime's clock).
 """
 
@@ -50,9 +50,13 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
     """Secure cookies whenever the request came over HTTPS, whatever the configuration says."""
 
     def get_cookie_secure(self, app) -> bool:
-        return bool(app.config.get("SESSION_COOKIE_SECURE")) or (
-            bool(request) and request.is_secure
-        )
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            return True
+        if not request:
+            return False
+        # Behind nginx the request arrives over HTTP with X-Forwarded-Proto. Trusting the
+        # header is safe here: a forged one can only make the sender's own cookie stricter.
+        return request.is_secure or request.headers.get("X-Forwarded-Proto", "") == "https"
 
 
 login_manager = LoginManager()

@@ -108,6 +108,14 @@ def test_session_cookie_flags_and_no_store(console_app, roster):
         data={"username": "li", "password": "correct horse battery", "csrf_token": token},
     )
     assert "Secure" in over_https.headers["Set-Cookie"]
+    behind_nginx = console_app.test_client()
+    token = csrf_token(behind_nginx)
+    proxied = behind_nginx.post(
+        "/console/login",
+        data={"username": "li", "password": "correct horse battery", "csrf_token": token},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert "Secure" in proxied.headers["Set-Cookie"]
 
 
 def test_idle_sessions_end(console_app, roster, clock):
