@@ -243,6 +243,9 @@ def _take(app, conversation_id: str) -> None:
 
 def test_a_photo_sent_while_a_human_has_the_conversation_is_not_kept(app, chat):
     chat.say("转人工")
+    waiting = text_of(chat.send_photo((FACES / "obama.jpg").read_bytes()))
+    assert "等待人工服务" in waiting  # nobody has it yet: the user hears that, not silence
+    _take(app, f"rest:{chat.sender}")
 
     assert chat.send_photo((FACES / "obama.jpg").read_bytes()) == []
     incoming = Path(app.config["PHOTO_DIR"]) / "incoming"
