@@ -10,9 +10,11 @@ from services import people
 from services.policy import format_date
 
 
-@blueprint.route("/people")
+@blueprint.route("/people", methods=["GET", "POST"])
 def people_search():
-    query = request.args.get("q", "").strip()
+    # The form posts, so whatever is typed (even a whole ID number) never lands in a URL or an
+    # access log; a GET with ?q= still works for links.
+    query = (request.form.get("q") or request.args.get("q") or "").strip()
     found, error = [], None
     with database().session() as db:
         try:

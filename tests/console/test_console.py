@@ -217,8 +217,10 @@ def test_no_id_number_in_urls_pages_or_logs(console_app, roster, caplog):
         seen += re.findall(r'href="([^"]+)"', body)
     assert "王秀兰" in client.get(f"/console/people?q={full[-4:]}").get_data(as_text=True)
     assert all(full not in link and full[-8:] not in link for link in seen)
-    refused = client.get(f"/console/people?q={full}").get_data(as_text=True)
-    assert "后4到6位" in refused and full not in refused
+    searched = post(client, "/console/people", {"q": full}, token_from="/console/people")
+    refused = searched.get_data(as_text=True)
+    assert searched.status_code == 200 and "后4到6位" in refused and full not in refused
+    assert 'method="post"' in client.get("/console/people").get_data(as_text=True)
     assert full not in caplog.text
 
 
