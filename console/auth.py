@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from wtforms import ValidationError
 
 from console import blueprint, clock, database, page
 from services import audit, staff
+from services.clock import SHANGHAI
 from services.policy import format_date
 
 IDLE_DEFAULT_MINUTES = 30
@@ -202,11 +204,7 @@ def home():
     return redirect(url_for("console.review_queue"))
 
 
-def _beijing(moment):
-    import datetime as dt
-
-    from services.clock import SHANGHAI
-
+def _beijing(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC).astimezone(SHANGHAI)
 
 

@@ -31,6 +31,7 @@ from services.models import AuditLog, Handoff, HandoffMessage, StaffUser, naive_
 from services.notifications import Notice
 from services.outbound import BotMessage
 from services.regions import policy_for
+from services.staff import covers, region_clause
 
 __all__ = [
     "HANDOFF_TTL",
@@ -395,8 +396,6 @@ def staff_queue(
     Requests with no known region (the user never said who they are) are visible to every staff
     user: somebody must answer them.
     """
-    from services.staff import region_clause
-
     now = naive_utc(now)
     return list(
         session.scalars(
@@ -413,8 +412,6 @@ def staff_queue(
 
 
 def find_for_staff(session: Session, staff: StaffUser, public_id: str) -> Handoff:
-    from services.staff import covers
-
     handoff = session.scalars(
         select(Handoff).where(Handoff.public_id == (public_id or "")[:32])
     ).one_or_none()
@@ -465,7 +462,7 @@ def staff_reply(
         raise HandoffClosed(public_id)
     if handoff.taken_by != staff.username:
         raise AlreadyTaken(handoff)
-    text = " ".join(str(text or "").split(" ")).strip()
+    text = str(text or "").strip()
     if not text:
         raise ValueError("回复内容是空的")
     message = add_message(

@@ -72,7 +72,7 @@ class ReviewNotFound(LookupError):
 
 class AlreadyDecided(Exception):
     def __init__(self, review: PhotoReview):
-        super().__init__(f"这张照片已由{review.reviewer}审核（{_status_label(review.status)}）")
+        super().__init__(f"这张照片已由{review.reviewer}审核（{status_label(review.status)}）")
         self.review = review
 
 
@@ -203,6 +203,7 @@ def open_review(
 
 
 def held_by_other(review: PhotoReview, staff: StaffUser, now: dt.datetime | None = None) -> bool:
+    """Someone else claimed this photo less than :data:`CLAIM_TTL` ago."""
     return _held_by_other(review, staff, naive_utc(now))
 
 
@@ -402,9 +403,5 @@ def _held_by_other(review: PhotoReview, staff: StaffUser, now: dt.datetime) -> b
     )
 
 
-def _status_label(status: str) -> str:
-    return {APPROVED: "已通过", REJECTED: "未通过", PENDING: "待审"}.get(status, status)
-
-
 def status_label(status: str) -> str:
-    return _status_label(status)
+    return {APPROVED: "已通过", REJECTED: "未通过", PENDING: "待审"}.get(status, status)
