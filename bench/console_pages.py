@@ -95,7 +95,8 @@ def fill(database: Database, persons: int, photos: int) -> None:
         ]
         for start in range(0, len(reviews), 5000):
             connection.execute(insert(PhotoReview), reviews[start : start + 5000])
-        connection.execute(text("ANALYZE"))
+        connection.execute(text("ANALYZE persons"))
+        connection.execute(text("ANALYZE photo_reviews"))
     with database.session() as session:
         add_staff(session, "bench", PASSWORD, role="reviewer", regions=["61"])
     print(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import false, or_, select, true
+from sqlalchemy import and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -98,13 +98,17 @@ def covers(staff: StaffUser, region_code: str | None) -> bool:
 
 
 def region_clause(staff: StaffUser, column):
-    """SQL condition: ``column`` (a region code) lies in the staff user's regions."""
+    """SQL condition: ``column`` (a 6-digit region code) lies in the staff user's regions.
+
+    A prefix is written as a range ("45" → 450000…459999), not ``LIKE '45%'``: the plain
+    b-tree index on the column serves a range in any collation, a LIKE only in "C".
+    """
     prefixes = staff.regions or []
     if ALL_REGIONS in prefixes:
         return true()
     if not prefixes:
         return false()
-    return or_(*(column.startswith(p, autoescape=True) for p in prefixes))
+    return or_(*(and_(column >= p.ljust(6, "0"), column <= p.ljust(6, "9")) for p in prefixes))
 
 
 def _check_password(password: str) -> None:
