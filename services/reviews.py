@@ -360,14 +360,15 @@ def _approved_messages(person: Person, day: dt.date, resumed) -> list[BotMessage
 def _rejected_messages(person: Person | None, reason: RejectReason, text: str) -> list[BotMessage]:
     whose = f"{person.name}的" if person else "您发来的"
     detail = f"（{text}）" if text else ""
+    buttons = [Button("重新拍照认证", "/manual_review")]
+    # a home visit only where the region offers one (regions.yaml ``methods``)
+    if person is not None and policy_for(person.region_code).accepts("home_visit"):
+        buttons.append(Button("申请上门认证", "/request_home_visit"))
     return [
         BotMessage(
             text=f"{whose}认证照片没有通过审核。{reason.tell}{detail}"
             "请按要求重新拍一张照片直接发给我，我们会尽快再审。",
-            buttons=(
-                Button("重新拍照认证", "/manual_review"),
-                Button("申请上门认证", "/request_home_visit"),
-            ),
+            buttons=tuple(buttons),
         )
     ]
 

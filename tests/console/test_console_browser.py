@@ -121,11 +121,12 @@ def page(browser, server):
 
 @pytest.fixture
 def retiree(wechat_app):
-    """王秀兰 of Xi'an, bound to her own WeChat account; a reviewer for Shaanxi."""
+    """王秀兰 of Xunwu county, Jiangxi (the seed whose region takes photos for review), bound to
+    her own WeChat account; a reviewer for Jiangxi."""
     openid = "o" + uuid.uuid4().hex[:27]
     with wechat_app.extensions["db"].session() as session:
-        make_staff(session, "li", regions=["61"])
-        person = make_person(session, name="王秀兰", seq=3, region_code="610102")
+        make_staff(session, "li", regions=["36"])
+        person = make_person(session, name="王秀兰", seq=3, region_code="360734")
         bind_person(session, account_for(session, "wechat", openid), person, "self")
     return openid
 
@@ -145,7 +146,9 @@ def send_photo(app, standin, openid: str, name: str = "faces/photo_with_paper.jp
         with app.extensions["db"].session() as session:
             return len(session.scalars(select(PhotoReview.id)).all()) > before
 
-    assert wait_for(filed, timeout=20), "the photo never reached the review queue"
+    assert wait_for(filed, timeout=20), (
+        f"not filed for review; the bot said {standin.sent_texts(openid)}"
+    )
     assert wait_for(lambda: any("照片收到了" in t for t in standin.sent_texts(openid)), 10)
 
 
@@ -263,7 +266,7 @@ def test_a_staff_reply_outside_the_48_hour_window_goes_as_a_template(wechat_app,
 
     with wechat_app.extensions["db"].session() as session:
         handoff = request_handoff(
-            session, f"wechat:{retiree}", "wechat", "人工", region_code="610102"
+            session, f"wechat:{retiree}", "wechat", "人工", region_code="360734"
         )
         public_id = handoff.public_id
     client = wechat_app.test_client()
@@ -295,7 +298,7 @@ def test_screens_of_the_queue_and_the_review(page, wechat_app, retiree):
         first = make_review(session, photo_dir, wang, submitted_at=MORNING)
         first.prechecks = {"faces": 1, "newspaper_date": "2026-11-20", "newspaper_recent": "是"}
         for seq, name in enumerate(["李桂兰", "张建国", "刘淑珍", "陈德福"], start=11):
-            other = make_person(session, name=name, seq=seq, region_code="610102")
+            other = make_person(session, name=name, seq=seq, region_code="360734")
             review = make_review(
                 session, photo_dir, other, submitted_at=MORNING + dt.timedelta(minutes=7 * seq)
             )
@@ -304,7 +307,7 @@ def test_screens_of_the_queue_and_the_review(page, wechat_app, retiree):
                     "zhao",
                     dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 )
-        make_staff(session, "zhao", regions=["61"])
+        make_staff(session, "zhao", regions=["36"])
     sign_in(page)
     rows = page.locator("table.list tbody tr")
     expect(rows).to_have_count(5)

@@ -261,3 +261,28 @@ def test_a_claim_held_by_someone_else_blocks_until_it_lapses(db, photo_dir):
             select(AuditLog).where(AuditLog.action == "photo_review.viewed")
         ).all()
         assert [entry.actor for entry in viewed] == ["wang"]
+
+
+def test_a_rejection_offers_a_home_visit_only_where_the_region_has_them(db, photo_dir):
+    with db.session() as session:
+        reviewer = make_staff(session, regions=["all"])
+        xunwu = make_review(session, photo_dir, make_person(session, seq=3, region_code="360734"))
+        xian = make_review(session, photo_dir, make_person(session, seq=4, region_code="610102"))
+        buttons = {
+            review.id: [
+                b.title
+                for b in reviews.decide(
+                    session,
+                    reviewer,
+                    review.public_id,
+                    approve=False,
+                    reason_code="blurry",
+                    now=NOW,
+                )
+                .notice.messages[0]
+                .buttons
+            ]
+            for review in (xunwu, xian)
+        }
+    assert buttons[xunwu.id] == ["重新拍照认证"]  # Jiangxi: face or photo, no home visits
+    assert buttons[xian.id] == ["重新拍照认证", "申请上门认证"]
