@@ -9,9 +9,10 @@ jiangxi-xunwu-2020-rural-pension-certification.txt 二(四), guangxi-2020-certif
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from services.clock import in_shanghai, system_clock
@@ -87,7 +88,9 @@ def _resume_if_suspended(session: Session, person: Person, day: dt.date) -> Resu
     standing = assess(person, day)
     if not standing.suspended:
         return None
-    suspended_from = standing.suspended_from or _recorded_suspension(session, person)
+    # Back pay runs from the suspension the payment history records (the daily run's date);
+    # only a person the run has not reached yet falls back to the date the policy infers.
+    suspended_from = _recorded_suspension(session, person) or standing.suspended_from
     resumed = resumption(person, day, suspended_from=suspended_from)
     if resumed is None:
         return None
@@ -106,13 +109,85 @@ def _resume_if_suspended(session: Session, person: Person, day: dt.date) -> Resu
 
 
 def _recorded_suspension(session: Session, person: Person) -> dt.date | None:
-    """The day the payment history says payment was last suspended."""
-    return session.scalar(
-        select(PaymentStatusChange.effective_on)
+    """The day the payment history says the current suspension began (None if not suspended
+    there: the last suspension was already resumed, or none was ever recorded)."""
+    latest = session.execute(
+        select(PaymentStatusChange.status, PaymentStatusChange.effective_on)
         .where(
             PaymentStatusChange.person_id == person.id,
-            PaymentStatusChange.status == "suspended",
+            PaymentStatusChange.status.in_(("suspended", "resumed")),
         )
-        .order_by(PaymentStatusChange.effective_on.desc())
+        .order_by(PaymentStatusChange.effective_on.desc(), PaymentStatusChange.id.desc())
         .limit(1)
-    )
+    ).first()
+    return latest.effective_on if latest and latest.status == "suspended" else None
+
+
+def record_many_by_comparison(
+    session: Session, records: Sequence[tuple[int, dt.date, dict]], *, at: dt.datetime
+) -> int:
+    """Information comparison (shanxi-2018-certification-rules.txt 一(二), 二(一)): each
+    (person id, record date, evidence) certifies that person on that date.
+
+    Written in bulk for people still paid; a suspended person goes through
+    :func:`record_certification` so their payment resumes with back pay like any other
+    method; stopped people are skipped (never reversed). Returns how many were recorded.
+    """
+    if not records:
+        return 0
+    ids = sorted({person_id for person_id, _, _ in records})
+    people = {
+        row.id: row
+        for row in session.execute(
+            select(Person.id, Person.status, Person.last_certified_on).where(Person.id.in_(ids))
+        )
+    }
+    certifications, newest = [], {}
+    recorded = 0
+    for person_id, day, evidence in records:
+        person = people[person_id]
+        if person.status == PaymentStatus.stopped:
+            continue
+        moment = dt.datetime.combine(day, dt.time(12))
+        if person.status == PaymentStatus.suspended:
+            record_certification(
+                session,
+                session.get(Person, person_id),
+                CertificationMethod.info_comparison,
+                channel="comparison",
+                evidence=evidence,
+                at=moment,
+            )
+            recorded += 1
+            continue
+        certifications.append(
+            {
+                "person_id": person_id,
+                "method": CertificationMethod.info_comparison.value,
+                "certified_at": moment,
+                "result": CertificationResult.passed.value,
+                "evidence": evidence,
+                "channel": "comparison",
+            }
+        )
+        newest[person_id] = max(day, newest.get(person_id, day), person.last_certified_on or day)
+        recorded += 1
+    if certifications:
+        session.execute(insert(CertificationRecord.__table__), certifications)
+        session.execute(
+            update(Person),
+            [
+                {"id": pid, "last_certified_on": day, "updated_at": at}
+                for pid, day in newest.items()
+            ],
+        )
+        session.add(
+            AuditLog(
+                actor="system",
+                action="certification.compared",
+                target_type="person",
+                detail={"recorded": len(certifications)},
+            )
+        )
+    session.flush()
+    return recorded

@@ -83,6 +83,7 @@ class CertificationMethod(enum.StrEnum):
     home_visit = "home_visit"
     info_comparison = "info_comparison"
     app = "app"
+    unit_confirmation = "unit_confirmation"  # 参保单位核实确认 (shanxi-2018 二(一), 三(一))
 
 
 class CertificationResult(enum.StrEnum):
@@ -99,6 +100,17 @@ class Person(Base):
     """A pension recipient from the roster (参保人)."""
 
     __tablename__ = "persons"
+    __table_args__ = (
+        # The daily run's lookup: people still paid, by region, benefit and last certification.
+        Index(
+            "ix_persons_cycle",
+            "region_code",
+            "benefit_type",
+            "last_certified_on",
+            postgresql_where=text("status = 'normal'"),
+            sqlite_where=text("status = 'normal'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_no: Mapped[str] = mapped_column(String(32), unique=True)
@@ -188,7 +200,7 @@ class PaymentStatusChange(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))  # normal / suspended / resumed / stopped
-    effective_on: Mapped[dt.date] = mapped_column(Date)
+    effective_on: Mapped[dt.date] = mapped_column(Date, index=True)
     reason: Mapped[str | None] = mapped_column(String(256))
     back_pay_from: Mapped[dt.date | None] = mapped_column(Date)
     back_pay_months: Mapped[int | None] = mapped_column(Integer)
@@ -330,3 +342,99 @@ class AuditLog(Base):
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+# --- the certification year (services/lifecycle.py, comparison.py, verification.py) ---------
+
+
+class LifecycleDay(Base):
+    """A day the daily run finished: the next run catches up from the day after."""
+
+    __tablename__ = "lifecycle_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Notice(Base):
+    """A reminder or a suspension notice owed to a person: at most one per (person, kind, due date).
+
+    The unique key is what makes the daily run safe to run twice or on two hosts at once:
+    a notice is sent only by the run whose INSERT created its row. ``route`` is decided when
+    the row is created: 'account' (bound WeChat / Alipay / web accounts), 'sms' (a phone but no
+    account) or 'unit' (neither: the person's unit tells them, from the per-unit list).
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("person_id", "kind", "due_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    kind: Mapped[str] = mapped_column(
+        String(16)
+    )  # remind_3m / remind_1m / remind_7d / overdue / suspended
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)  # the run day that owed it
+    route: Mapped[str] = mapped_column(String(8))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ComparisonRecord(Base):
+    """信息比对记录：出行、住院、体检、出入境（视同认证），死亡、火化、失踪、服刑（停发）."""
+
+    __tablename__ = "comparison_records"
+    __table_args__ = (UniqueConstraint("person_id", "kind", "record_date", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))  # 民航, 铁路, 卫健, 民政, 公安, 司法 …
+    kind: Mapped[str] = mapped_column(String(24))
+    record_date: Mapped[dt.date] = mapped_column(Date)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PendingVerification(Base):
+    """待核实人员：认证期内没有比对信息也没有认证，下发参保单位在期限内核实确认."""
+
+    __tablename__ = "pending_verifications"
+    __table_args__ = (UniqueConstraint("person_id", "due_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    unit_name: Mapped[str | None] = mapped_column(String(128), index=True)
+    due_date: Mapped[dt.date] = mapped_column(Date)  # the cycle the person missed
+    listed_on: Mapped[dt.date] = mapped_column(Date)
+    deadline: Mapped[dt.date] = mapped_column(Date)  # the unit reports back by then
+    outcome: Mapped[str | None] = mapped_column(String(16))  # eligible / lost / unreachable
+    outcome_note: Mapped[str | None] = mapped_column(String(256))
+    returned_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class PublicNotice(Base):
+    """江西：每年7月在村（居）委公示本年度未认证人员，公示不少于10天."""
+
+    __tablename__ = "public_notices"
+    __table_args__ = (UniqueConstraint("region_code", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    year: Mapped[int] = mapped_column(Integer)
+    posted_on: Mapped[dt.date] = mapped_column(Date)
+    keep_until: Mapped[dt.date] = mapped_column(Date)  # the earliest day it may come down
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    entries: Mapped[list[PublicNoticeEntry]] = relationship(back_populates="notice")
+
+
+class PublicNoticeEntry(Base):
+    """One person on a posted notice: the list as it was posted, kept after they certify."""
+
+    __tablename__ = "public_notice_entries"
+    __table_args__ = (UniqueConstraint("notice_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("public_notices.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+
+    notice: Mapped[PublicNotice] = relationship(back_populates="entries")

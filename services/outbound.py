@@ -31,6 +31,7 @@ __all__ = [
     "Outbound",
     "OutboundRouter",
     "Recipient",
+    "recipients_by_person",
     "recipients_for",
 ]
 
@@ -144,3 +145,19 @@ def recipients_for(session: Session, person: Person) -> list[Recipient]:
         .order_by(ChannelAccount.last_inbound_at.desc().nulls_last(), ChannelAccount.id)
     ).all()
     return [Recipient.of(account) for account in accounts]
+
+
+def recipients_by_person(session: Session, person_ids: Sequence[int]) -> dict[int, list[Recipient]]:
+    """:func:`recipients_for` for many people in one query (the daily run's reminders)."""
+    found: dict[int, list[Recipient]] = {}
+    if not person_ids:
+        return found
+    rows = session.execute(
+        select(Binding.person_id, ChannelAccount.channel, ChannelAccount.external_id)
+        .join(ChannelAccount, Binding.account_id == ChannelAccount.id)
+        .where(Binding.person_id.in_(list(person_ids)))
+        .order_by(ChannelAccount.last_inbound_at.desc().nulls_last(), ChannelAccount.id)
+    )
+    for person_id, channel, external_id in rows:
+        found.setdefault(person_id, []).append(Recipient(channel, external_id))
+    return found

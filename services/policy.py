@@ -34,6 +34,7 @@ __all__ = [
     "next_window",
     "policy_for",
     "resumption",
+    "suspension_date",
 ]
 
 ONE_DAY = dt.timedelta(days=1)
@@ -172,6 +173,12 @@ def _first_of_next_month(day: dt.date) -> dt.date:
     return add_months(day.replace(day=1), 1)
 
 
+def suspension_date(due_date: dt.date) -> dt.date:
+    """The day payment stops when nobody certified by ``due_date``: the 1st of the next month
+    (Jiangxi: 1 July after a 30 June deadline; back pay runs from that month, all seeds)."""
+    return _first_of_next_month(due_date)
+
+
 def _months_inclusive(start: dt.date, end: dt.date) -> int:
     return (end.year - start.year) * 12 + end.month - start.month + 1
 
@@ -258,7 +265,7 @@ def _standing(facts: PersonFacts, policy: RegionPolicy, today: dt.date) -> _Stan
         return _Standing(window or CycleWindow(today, today), False, None, False, True)
     window = next_window(policy.cycle, last, facts.birth_date)
     overdue = today > window.due_date
-    suspended_from = _first_of_next_month(window.due_date) if overdue else None
+    suspended_from = suspension_date(window.due_date) if overdue else None
     return _Standing(window, overdue, suspended_from, False, False)
 
 

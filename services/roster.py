@@ -611,11 +611,11 @@ def _missing_columns_message(present: Iterable[str]) -> str | None:
     return f"缺少必需的列：{names}。第1行应为列名，例如 " + ",".join(REQUIRED_COLUMNS)
 
 
-def _progress_bar(enabled: bool, total: int | None):
+def _progress_bar(enabled: bool, total: int | None, desc: str = "导入名册"):
     from tqdm import tqdm
 
     show = enabled and sys.stderr is not None and sys.stderr.isatty()
-    return tqdm(total=total, disable=not show, unit="行", desc="导入名册", file=sys.stderr)
+    return tqdm(total=total, disable=not show, unit="行", desc=desc, file=sys.stderr)
 
 
 def import_rows(
@@ -759,7 +759,7 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _read_csv(path: Path):
+def _read_csv(path: Path, canonical=_canonical_key):
     text = _decode(path.read_bytes())
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
@@ -767,7 +767,7 @@ def _read_csv(path: Path):
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         raise _FileProblem("文件是空的，第1行应为列名")
-    keys = [_canonical_key(cell) for cell in header]
+    keys = [canonical(cell) for cell in header]
     total = max(text.count("\n") - 1, 0)
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -777,7 +777,7 @@ def _read_csv(path: Path):
     return header, rows(), total, lambda: None
 
 
-def _read_xlsx(path: Path):
+def _read_xlsx(path: Path, canonical=_canonical_key):
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -795,7 +795,7 @@ def _read_xlsx(path: Path):
     if not header or not any(_text(cell) for cell in header):
         workbook.close()
         raise _FileProblem("工作表是空的，第1行应为列名")
-    keys = [_canonical_key(cell) for cell in header]
+    keys = [canonical(cell) for cell in header]
 
     def rows() -> Iterator[dict[str, Any]]:
         for record in values:
