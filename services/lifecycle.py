@@ -284,13 +284,13 @@ def _owed(row, day: dt.date, today: dt.date) -> list[OwedNotice]:
         return [
             OwedNotice(row.id, SUSPENDED, due, row.unit_name, assessment.suspended_from, reason)
         ]
-    if due < today:
-        return []  # a missed day's reminder that would come too late to help
     owed = []
     if assessment.overdue and due == day - ONE_DAY:
         comparison = assessment.policy.extra.get("information_comparison") or {}
         months = comparison.get("pending_verification_months")
         owed.append(OwedNotice(row.id, OVERDUE, due, row.unit_name, pending_months=months))
+    if due < today:
+        return owed  # a missed day's reminder would come too late to help
     for offset in reminder_offsets(assessment.policy):
         if offset.before(due) == day:
             owed.append(OwedNotice(row.id, offset.kind, due, row.unit_name))
