@@ -239,5 +239,133 @@ def _print_reply(reply) -> None:
 
 main.add_command(staff_commands(lambda: _database(_settings())))  # `pension staff …`
 
+# --- the certification year (services/lifecycle.py and friends) -----------------------------
+# Each builds only a Database from the settings and a Runtime; they move to pension/cli.py
+# with the rest.
+
+
+def _lifecycle_runtime():
+    from flask import Config, Flask
+
+    from bot.settings import configure
+    from services.clock import system_clock
+    from services.db import Database
+    from services.outbound import OutboundRouter
+    from services.runtime import Runtime
+
+    instance = Flask("bot").instance_path  # the same instance folder as the service's
+    config = Config(instance)
+    configure(config, instance)
+    return Runtime(config, Database(config["DATABASE_URL"]), system_clock, OutboundRouter())
+
+
+def _day(value: str | None):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-07-01") from None
+
+
+@main.command()
+@click.option("--date", "day", default=None, help="run for this day (YYYY-MM-DD) instead of today")
+def daily(day: str | None) -> None:
+    """Today's reminders, suspensions, pending lists and public notices (safe to run twice)."""
+    from services.lifecycle import run_daily
+
+    runtime = _lifecycle_runtime()
+    for result in run_daily(runtime, _day(day)):
+        click.echo(result.format())
+
+
+@main.command("import-comparison")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_comparison(file: Path) -> None:
+    """Information-comparison records (CSV/XLSX: source, kind, id_number, date).
+
+    Exits 1 when any row was rejected (the good rows are applied all the same).
+    """
+    from services.comparison import import_comparison_file
+
+    runtime = _lifecycle_runtime()
+    summary = import_comparison_file(
+        runtime.database, file, progress=sys.stderr.isatty(), today=runtime.clock.today()
+    )
+    click.echo(summary.format())
+    if summary.errors or summary.rejected:
+        sys.exit(1)
+
+
+@main.command("pending-list")
+@click.option("--unit", default=None, help="the unit whose 待核实人员确认表 to write")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="an .xlsx file")
+def pending_list(unit: str | None, out: Path | None) -> None:
+    """Shanxi pending verification: units and deadlines, or one unit's sheet with --unit --out."""
+    from services.verification import export_pending_sheet, pending_by_unit
+
+    runtime = _lifecycle_runtime()
+    with runtime.database.session() as session:
+        if unit is None:
+            for name, rows in pending_by_unit(session).items():
+                deadline = min(pending.deadline for pending, _ in rows)
+                click.echo(f"{name}\t{len(rows)} 人\t最早期限 {deadline.isoformat()}")
+            return
+        if out is None:
+            raise click.UsageError("--unit needs --out FILE.xlsx")
+        count = export_pending_sheet(session, unit, out)
+    click.echo(f"{out}: {count} 人 待核实")
+
+
+@main.command("pending-return")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", "staff", required=True, help="who records it (audit log)")
+def pending_return(file: Path, staff: str) -> None:
+    """Record a 待核实人员确认表 a unit sent back (XLSX)."""
+    from services.verification import record_returned_sheet
+
+    runtime = _lifecycle_runtime()
+    with runtime.database.session() as session:
+        summary = record_returned_sheet(session, file, operator=staff, today=runtime.clock.today())
+    click.echo(summary.format())
+    if summary.rejected:
+        sys.exit(1)
+
+
+@main.command("payroll-report")
+@click.option("--from", "start", required=True, help="first day, YYYY-MM-DD")
+@click.option("--to", "end", required=True, help="last day, YYYY-MM-DD")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--region", default="", help="region-code prefix, e.g. 36")
+def payroll_report(start: str, end: str, out: Path, region: str) -> None:
+    """Suspensions, resumptions (with back-pay months) and stops in a period, .csv or .xlsx."""
+    from services.payroll import write_payroll_report
+
+    runtime = _lifecycle_runtime()
+    with runtime.database.session() as session:
+        count = write_payroll_report(session, _day(start), _day(end), out, region)
+    click.echo(f"{out}: {count} 条变动")
+
+
+@main.command("public-notice")
+@click.option("--region", "region_code", required=True, help="6-digit region code")
+@click.option("--year", type=int, default=None, help="default: this year")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def public_notice_command(region_code: str, year: int | None, out: Path) -> None:
+    """Export a Jiangxi July public notice (names and masked ID numbers) for posting."""
+    from services.public_notice import export_notice
+
+    runtime = _lifecycle_runtime()
+    year = year or runtime.clock.today().year
+    with runtime.database.session() as session:
+        try:
+            count = export_notice(session, region_code, year, out)
+        except LookupError as error:
+            raise click.ClickException(f"{error} (the daily run posts it in July)") from None
+    click.echo(f"{out}: {count} 人")
+
+
 if __name__ == "__main__":
     main()
