@@ -348,12 +348,8 @@ def _run_day(runtime: Runtime, day: dt.date, today: dt.date) -> DayResult:
     created: list[int] = []
     with runtime.database.session() as session:
         owed = list(owed_on(session, day, today))
-        routes = _routes(session, [o.person_id for o in owed])
-        suspended_ids = _suspend(session, [o for o in owed if o.kind == SUSPENDED], runtime)
-        result.suspended = len(suspended_ids)
-        notices = [o for o in owed if o.kind != SUSPENDED or o.person_id in suspended_ids]
-        created = _create_notices(session, notices, day, routes, result)
-        result.pending_listed = _list_pending(session, [o for o in owed if o.kind == OVERDUE], day)
+        write = _write_postgres if session.bind.dialect.name == "postgresql" else _write_portable
+        created = write(session, owed, day, runtime.clock.utcnow(), result)
         result.public_notices = public_notice.post_due_notices(session, day)
         insert_ignoring_duplicates(
             session, LifecycleDay, [{"day": day, "finished_at": runtime.clock.utcnow()}], ["day"]
@@ -365,6 +361,96 @@ def _run_day(runtime: Runtime, day: dt.date, today: dt.date) -> DayResult:
             deliver_notices(runtime, batch)
     log.info("daily run %s", result.format())
     return result
+
+
+def _write_portable(session, owed, day, now, result: DayResult) -> list[int]:
+    """Any database: suspensions, notices and pending rows in batches of ORM-free statements."""
+    routes = _routes(session, [o.person_id for o in owed])
+    suspended_ids = _suspend(session, [o for o in owed if o.kind == SUSPENDED], now)
+    result.suspended = len(suspended_ids)
+    notices = [o for o in owed if o.kind != SUSPENDED or o.person_id in suspended_ids]
+    created = _create_notices(session, notices, day, routes, result)
+    result.pending_listed = _list_pending(session, [o for o in owed if o.kind == OVERDUE], day)
+    return created
+
+
+_STAGE = """
+CREATE TEMPORARY TABLE lifecycle_owed (
+    person_id integer, kind varchar(16), due_date date, effective_on date,
+    reason varchar(256), unit_name varchar(128), deadline date,
+    route varchar(8), won boolean DEFAULT false
+) ON COMMIT DROP
+"""
+_SUSPEND = """
+WITH suspended AS (
+    UPDATE persons p SET status = 'suspended', updated_at = %(now)s
+    FROM lifecycle_owed o
+    WHERE o.kind = 'suspended' AND p.id = o.person_id AND p.status = 'normal'
+    RETURNING p.id, p.person_no, o.effective_on, o.reason
+), history AS (
+    INSERT INTO payment_status_changes (person_id, status, effective_on, reason, created_at)
+    SELECT id, 'suspended', effective_on, reason, %(now)s FROM suspended
+), audit AS (
+    INSERT INTO audit_log (at, actor, action, target_type, target_id, detail)
+    SELECT %(now)s, 'system', 'payment.suspended', 'person', person_no,
+           json_build_object('effective_on', effective_on)
+    FROM suspended
+)
+UPDATE lifecycle_owed o SET won = true FROM suspended s
+WHERE o.person_id = s.id AND o.kind = 'suspended'
+"""
+_ROUTE = """
+UPDATE lifecycle_owed o SET route = CASE
+    WHEN EXISTS (SELECT 1 FROM bindings b WHERE b.person_id = o.person_id) THEN 'account'
+    WHEN coalesce(p.phone, '') <> '' THEN 'sms'
+    ELSE 'unit' END
+FROM persons p WHERE p.id = o.person_id
+"""
+_NOTICES = """
+INSERT INTO notices (person_id, kind, due_date, day, route, created_at)
+SELECT person_id, kind, due_date, %(day)s, route, %(now)s FROM lifecycle_owed
+WHERE kind <> 'suspended' OR won
+ON CONFLICT (person_id, kind, due_date) DO NOTHING
+RETURNING id, kind, route
+"""
+_PENDING = """
+INSERT INTO pending_verifications (person_id, unit_name, due_date, listed_on, deadline)
+SELECT person_id, unit_name, due_date, %(day)s, deadline FROM lifecycle_owed
+WHERE kind = 'overdue' AND deadline IS NOT NULL
+ON CONFLICT (person_id, due_date) DO NOTHING
+"""
+
+
+def _write_postgres(session, owed, day, now, result: DayResult) -> list[int]:
+    """PostgreSQL: COPY what the engine decided into a temporary table, then a few set-based
+    statements do the rest — a million people's day in seconds, and just as race-free."""
+    cursor = session.connection().connection.driver_connection.cursor()
+    cursor.execute(_STAGE)
+    with cursor.copy(
+        "COPY lifecycle_owed (person_id, kind, due_date, effective_on, reason, unit_name,"
+        " deadline) FROM STDIN"
+    ) as copy:
+        for o in owed:
+            deadline = add_months(day, o.pending_months) if o.pending_months else None
+            copy.write_row(
+                (o.person_id, o.kind, o.due_date, o.effective_on, o.reason, o.unit_name, deadline)
+            )
+    cursor.execute("ANALYZE lifecycle_owed")  # without row counts the planner loops per row
+    cursor.execute(_SUSPEND, {"now": now})
+    cursor.execute("SELECT count(*) FROM lifecycle_owed WHERE won")
+    result.suspended = cursor.fetchone()[0]
+    cursor.execute(_ROUTE)
+    cursor.execute(_NOTICES, {"day": day, "now": now})
+    created = []
+    for notice_id, kind, route in cursor.fetchall():
+        result.notices[kind] += 1
+        result.routes[route] += 1
+        if route != ROUTE_UNIT:
+            created.append(notice_id)
+    cursor.execute(_PENDING, {"day": day})
+    result.pending_listed = cursor.rowcount
+    cursor.execute("DROP TABLE lifecycle_owed")
+    return created
 
 
 def _routes(session: Session, person_ids: Sequence[int]) -> dict[int, str]:
@@ -389,10 +475,9 @@ def _routes(session: Session, person_ids: Sequence[int]) -> dict[int, str]:
     return routes
 
 
-def _suspend(session: Session, owed: Sequence[OwedNotice], runtime: Runtime) -> set[int]:
+def _suspend(session: Session, owed: Sequence[OwedNotice], now: dt.datetime) -> set[int]:
     """Suspend the still-paid among ``owed``: the status change, its history row, the audit."""
     done: set[int] = set()
-    now = runtime.clock.utcnow()
     by_person = {o.person_id: o for o in owed}
     for chunk in _chunks(sorted(by_person), BATCH):
         # Only the run whose UPDATE finds the person still paid records the suspension.
@@ -490,7 +575,8 @@ def insert_ignoring_duplicates(
     """INSERT … ON CONFLICT (keys) DO NOTHING on PostgreSQL and SQLite; the inserted rows back.
 
     With ``returning`` the result lists (id, kind, route) for notices and (id,) otherwise —
-    the rows this call created, never those another run created first.
+    the rows this call created, never those another run created first. One statement, sent
+    as executemany (SQLAlchemy batches it into multi-row INSERTs), so it compiles once.
     """
     if not rows:
         return []
@@ -498,15 +584,13 @@ def insert_ignoring_duplicates(
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = (
-        insert(model.__table__).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-    )
-    if not returning:
-        session.execute(statement)
-        return []
     table = model.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if not returning:
+        session.execute(statement, list(rows))
+        return []
     columns = [table.c.id, table.c.kind, table.c.route] if model is Notice else [table.c.id]
-    return session.execute(statement.returning(*columns)).all()
+    return session.execute(statement.returning(*columns), list(rows)).all()
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[list]:

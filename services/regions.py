@@ -125,6 +125,11 @@ class Province:
 
 def policy_for(region_code: str | None, benefit_type: str | None = None) -> RegionPolicy:
     """The policy for a 6-digit region code (longest prefix wins) and a benefit type."""
+    return _policy_for(region_code, str(benefit_type) if benefit_type is not None else None)
+
+
+@lru_cache(maxsize=4096)  # the daily run asks for the same few policies a million times
+def _policy_for(region_code: str | None, benefit_type: str | None) -> RegionPolicy:
     table = _table()
     key = _match(table, region_code or "")
     merged = _resolve(table, key)
