@@ -334,7 +334,9 @@ def run_daily(runtime: Runtime, day: dt.date | None = None) -> list[DayResult]:
         last_done = session.scalar(
             select(func.max(LifecycleDay.day)).where(LifecycleDay.day <= today)
         )
+    # today is always done again (a roster imported since the morning run); missed days once
     start = today if last_done is None else max(last_done + ONE_DAY, today - dt.timedelta(limit))
+    start = min(start, today)
     results = []
     for offset in range((today - start).days + 1):
         results.append(_run_day(runtime, start + dt.timedelta(offset), today))
