@@ -83,6 +83,7 @@ DELIVERY_BATCH = 500
 # How far back a last certification is searched: older ones are all overdue already.
 SEARCH_YEARS = 10
 
+_LOCK_KEY = 0x11FE_0000_0000  # advisory-lock namespace of the daily run
 OVERDUE = "overdue"
 SUSPENDED = "suspended"
 ROUTE_ACCOUNT, ROUTE_SMS, ROUTE_UNIT = "account", "sms", "unit"
@@ -349,6 +350,10 @@ def _run_day(runtime: Runtime, day: dt.date, today: dt.date) -> DayResult:
     result = DayResult(day)
     created: list[int] = []
     with runtime.database.session() as session:
+        if session.bind.dialect.name == "postgresql":
+            # Two runs of one day (cron and a clerk) take turns: the second finds it all done,
+            # and their row locks on persons can never deadlock.
+            session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY + day.toordinal())))
         owed = list(owed_on(session, day, today))
         write = _write_postgres if session.bind.dialect.name == "postgresql" else _write_portable
         created = write(session, owed, day, runtime.clock.utcnow(), result)

@@ -288,3 +288,22 @@ def test_payroll_report_lists_suspensions_and_resumptions_with_back_pay(db, tmp_
     assert id_number(31) not in str(lines)
     xlsx = list(load_workbook(tmp_path / "r.xlsx").active.iter_rows(values_only=True))
     assert xlsx[1][5:] == ("恢复发放", "2026-09-10", None, "2026-07", 3)
+
+
+def test_the_embedded_sqlite_database_imports_the_same_way(sqlite_db, tmp_path):
+    traveller, deceased, _ = _people(sqlite_db)
+    path = _csv(
+        tmp_path / "c.csv",
+        [
+            ("铁路", "train", id_number(11), "2026-05-03"),
+            ("民航", "flight", id_number(12), "2026-05-10"),
+            ("民政", "death", id_number(12), "2026-05-01"),
+            ("铁路", "train", id_number(77), "2026-05-03"),
+        ],
+    )
+    summary = import_comparison_file(sqlite_db, path, today=TODAY)
+    assert summary.rejected_rows == [3, 5]
+    assert _state(sqlite_db, traveller) == ("normal", D(2026, 5, 3), 1)
+    assert _state(sqlite_db, deceased)[0] == "stopped"
+    again = import_comparison_file(sqlite_db, path, today=TODAY)
+    assert (again.stored, again.unchanged) == (0, 2)

@@ -437,3 +437,22 @@ def test_every_region_has_reminders_in_the_data_file(region):
     policy = policy_for(region)
     assert policy.reminder_months_before_due == 3
     assert policy.extra["reminder_followups"] == [{"months": 1}, {"days": 7}]
+
+
+def test_the_embedded_sqlite_database_runs_the_same_year(sqlite_db):
+    """The portable path (no COPY, no temporary tables): jiangxi-xunwu 二(四) on SQLite."""
+    world = World(sqlite_db, start=D(2026, 6, 22))
+    with sqlite_db.session() as session:
+        person = make_person(
+            session, region_code=XUNWU, benefit_type="resident", last_certified_on=D(2025, 3, 1)
+        )
+        recipient = _bind(session, person, "openid-sqlite")
+        pid = person.id
+    world.run_until(D(2026, 7, 2))
+    run_daily(world.runtime)
+    assert [(k, d) for k, d, _ in world.notices(pid)] == [
+        ("remind_7d", D(2026, 6, 23)),
+        ("suspended", D(2026, 7, 1)),
+    ]
+    assert [c.effective_on for c in world.changes(pid)] == [D(2026, 7, 1)]
+    assert len(world.wechat.texts_for(recipient)) == 2
