@@ -65,7 +65,8 @@ def main() -> None:
         port, sms = CountingPort(), CountingSms()
         clock = FrozenClock(first)
         jobs = CollectingJobs()
-        runtime = Runtime({}, database, clock, OutboundRouter({"wechat": port}), jobs)
+        runtime = Runtime({}, database, clock, OutboundRouter({"wechat": port}))
+        runtime.jobs = jobs
         runtime.extensions["sms"] = sms
         for label, day in (
             ("1 July (stale roster, 1st of month)", first),

@@ -240,23 +240,12 @@ def _print_reply(reply) -> None:
 main.add_command(staff_commands(lambda: _database(_settings())))  # `pension staff …`
 
 # --- the certification year (services/lifecycle.py and friends) -----------------------------
-# Each builds only a Database from the settings and a Runtime; they move to pension/cli.py
-# with the rest.
 
 
-def _lifecycle_runtime():
-    from flask import Config, Flask
-
-    from bot.settings import configure
+def _today(config: dict):
     from services.clock import system_clock
-    from services.db import Database
-    from services.outbound import OutboundRouter
-    from services.runtime import Runtime
 
-    instance = Flask("bot").instance_path  # the same instance folder as the service's
-    config = Config(instance)
-    configure(config, instance)
-    return Runtime(config, Database(config["DATABASE_URL"]), system_clock, OutboundRouter())
+    return (config["CLOCK"] or system_clock).today()
 
 
 def _day(value: str | None):
@@ -276,8 +265,9 @@ def daily(day: str | None) -> None:
     """Today's reminders, suspensions, pending lists and public notices (safe to run twice)."""
     from services.lifecycle import run_daily
 
-    runtime = _lifecycle_runtime()
-    for result in run_daily(runtime, _day(day)):
+    day = _day(day)
+    runtime = _runtime(_settings())  # the channels and the job queue deliver the notices
+    for result in run_daily(runtime, day):
         click.echo(result.format())
 
 
@@ -290,9 +280,9 @@ def import_comparison(file: Path) -> None:
     """
     from services.comparison import import_comparison_file
 
-    runtime = _lifecycle_runtime()
+    config = _settings()
     summary = import_comparison_file(
-        runtime.database, file, progress=sys.stderr.isatty(), today=runtime.clock.today()
+        _database(config), file, progress=sys.stderr.isatty(), today=_today(config)
     )
     click.echo(summary.format())
     if summary.errors or summary.rejected:
@@ -306,8 +296,7 @@ def pending_list(unit: str | None, out: Path | None) -> None:
     """Shanxi pending verification: units and deadlines, or one unit's sheet with --unit --out."""
     from services.verification import export_pending_sheet, pending_by_unit
 
-    runtime = _lifecycle_runtime()
-    with runtime.database.session() as session:
+    with _database(_settings()).session() as session:
         if unit is None:
             for name, rows in pending_by_unit(session).items():
                 deadline = min(pending.deadline for pending, _ in rows)
@@ -326,9 +315,9 @@ def pending_return(file: Path, staff: str) -> None:
     """Record a 待核实人员确认表 a unit sent back (XLSX)."""
     from services.verification import record_returned_sheet
 
-    runtime = _lifecycle_runtime()
-    with runtime.database.session() as session:
-        summary = record_returned_sheet(session, file, operator=staff, today=runtime.clock.today())
+    config = _settings()
+    with _database(config).session() as session:
+        summary = record_returned_sheet(session, file, operator=staff, today=_today(config))
     click.echo(summary.format())
     if summary.rejected:
         sys.exit(1)
@@ -343,9 +332,9 @@ def payroll_report(start: str, end: str, out: Path, region: str) -> None:
     """Suspensions, resumptions (with back-pay months) and stops in a period, .csv or .xlsx."""
     from services.payroll import write_payroll_report
 
-    runtime = _lifecycle_runtime()
-    with runtime.database.session() as session:
-        count = write_payroll_report(session, _day(start), _day(end), out, region)
+    first, last = _day(start), _day(end)
+    with _database(_settings()).session() as session:
+        count = write_payroll_report(session, first, last, out, region)
     click.echo(f"{out}: {count} 条变动")
 
 
@@ -357,9 +346,9 @@ def public_notice_command(region_code: str, year: int | None, out: Path) -> None
     """Export a Jiangxi July public notice (names and masked ID numbers) for posting."""
     from services.public_notice import export_notice
 
-    runtime = _lifecycle_runtime()
-    year = year or runtime.clock.today().year
-    with runtime.database.session() as session:
+    config = _settings()
+    year = year or _today(config).year
+    with _database(config).session() as session:
         try:
             count = export_notice(session, region_code, year, out)
         except LookupError as error:

@@ -42,6 +42,7 @@ from services.idcard import mask_id_number, normalise_id_number
 from services.lifecycle import insert_ignoring_duplicates
 from services.models import (
     AuditLog,
+    CertificationMethod,
     ComparisonRecord,
     PaymentStatus,
     PaymentStatusChange,
@@ -163,8 +164,10 @@ def _kinds() -> tuple[set[str], set[str]]:
 
 
 def _accepts(region_code: str, benefit: str, kind: str) -> bool:
-    comparison = policy_for(region_code, benefit).extra.get("information_comparison") or {}
-    return kind in (comparison.get("counts_as_certified") or ())
+    policy = policy_for(region_code, benefit)
+    comparison = policy.extra.get("information_comparison") or {}
+    accepted = comparison.get("counts_as_certified") or ()
+    return policy.accepts(CertificationMethod.info_comparison) and kind in accepted
 
 
 def _canonical(cell: Any) -> str | None:

@@ -361,9 +361,10 @@ def _run_day(runtime: Runtime, day: dt.date, today: dt.date) -> DayResult:
         insert_ignoring_duplicates(
             session, LifecycleDay, [{"day": day, "finished_at": runtime.clock.utcnow()}], ["day"]
         )
+    queue = runtime.extensions.get("jobs")  # none (a script, a test): deliver here and now
     for batch in _chunks(created, DELIVERY_BATCH):
-        if runtime.jobs is not None:
-            runtime.jobs.enqueue(deliver_notices, batch)
+        if queue is not None:
+            queue.enqueue(deliver_notices, batch)
         else:
             deliver_notices(runtime, batch)
     log.info("daily run %s", result.format())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -189,6 +190,7 @@ def use_data_file(path: Path | str | None) -> None:
     table = load_table(Path(path) if path else DATA_FILE)
     _data_file = Path(path) if path else DATA_FILE
     _loaded["table"] = table
+    _policy_for.cache_clear()
 
 
 def load_table(path: Path = DATA_FILE) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,7 @@ import logging
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot.cli import main as cli
+from pension.cli import main as cli
 from services.models import Notice, PaymentStatusChange
 from tests.support import id_number, make_person
 
