@@ -16,22 +16,22 @@ accepted: 来源, 类型, 身份证号码, 日期). What a clerk sees, as with t
   source);
 * a stop is never reversed: a later travel record does not certify a stopped person.
 
-The file is read twice: stopping rows first, then certifying rows, so a death anywhere in the
-file is known before any travel record is judged.
+Stopping rows are applied while the file is read; certifying rows are kept (compactly) and
+applied afterwards, so a death anywhere in the file is known before any travel record is
+judged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import time
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ARRAY, any_, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -175,8 +175,7 @@ def _canonical(cell: Any) -> str | None:
     return HEADERS.get(text) or HEADERS.get(re.sub(r"\(.*?\)|\*", "", text))
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):  # a tuple: a million of them are kept between the two stages
     number: int
     source: str
     kind: str
@@ -212,7 +211,8 @@ class _Checker:
         self.today = today
         self.certify, self.stop = _kinds()
         self.known = self.certify | self.stop
-        self.seen: dict[bytes, int] = {}
+        self.seen: dict[int, int] = {}  # hash of (ID, kind, date, source) → first row
+        self.sources: dict[str, str] = {}
 
     def kind_of(self, raw: Mapping[str, Any]) -> str | None:
         written = _cell(raw.get("kind"))
@@ -245,8 +245,8 @@ class _Checker:
                 problems.append(f"{what} {day.isoformat()} 晚于今天")
         if problems:
             return None, "；".join(problems)
-        key = hashlib.blake2b(f"{id_number}|{kind}|{day}|{source}".encode(), digest_size=8).digest()
-        first = self.seen.setdefault(key, number)
+        source = self.sources.setdefault(source, source)  # one string per source, not per row
+        first = self.seen.setdefault(hash((id_number, kind, day, source)), number)
         if first != number:
             return None, f"与第 {first} 行重复（同一身份证号、类型、日期、来源），未重复采用"
         return _Row(number, source, kind, id_number, day), None
@@ -260,33 +260,27 @@ def import_comparison_file(
     summary = ComparisonSummary(source=path.name)
     started = time.perf_counter()
 
-    def open_rows():
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-        if magic.startswith(b"PK\x03\x04") or path.suffix.lower() in {".xlsx", ".xlsm"}:
-            return _read_xlsx(path, _canonical)
-        return _read_csv(path, _canonical)
-
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    xlsx = magic.startswith(b"PK\x03\x04") or path.suffix.lower() in {".xlsx", ".xlsm"}
     try:
-        header, rows, total, closer = open_rows()
+        header, rows, total, closer = (_read_xlsx if xlsx else _read_csv)(path, _canonical)
     except _FileProblem as problem:
         summary.errors.append(str(problem))
         return summary
-    closer()
-    missing = [c for c in REQUIRED if c not in {_canonical(cell) for cell in header}]
-    if missing:
-        names = "、".join(f"{c}（{COLUMN_LABELS[c]}）" for c in missing)
-        summary.errors.append(f"缺少必需的列：{names}。第1行应为列名，例如 " + ",".join(REQUIRED))
-        return summary
-
-    def reopen() -> Iterator[dict]:
-        _, rows, _, closer = open_rows()
-        try:
-            yield from rows
-        finally:
-            closer()
-
-    import_comparison_rows(db, reopen, progress=progress, total=total, today=today, summary=summary)
+    try:
+        missing = [c for c in REQUIRED if c not in {_canonical(cell) for cell in header}]
+        if missing:
+            names = "、".join(f"{c}（{COLUMN_LABELS[c]}）" for c in missing)
+            summary.errors.append(
+                f"缺少必需的列：{names}。第1行应为列名，例如 " + ",".join(REQUIRED)
+            )
+            return summary
+        import_comparison_rows(
+            db, rows, progress=progress, total=total, today=today, summary=summary
+        )
+    finally:
+        closer()
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -300,44 +294,33 @@ def import_comparison_rows(
     today: dt.date | None = None,
     summary: ComparisonSummary | None = None,
 ) -> ComparisonSummary:
-    """``rows``: a callable returning a fresh iterable of dicts (read twice), or a list."""
+    """Import dict rows (numbered from 2, as below a header); ``rows`` may be a callable."""
     summary = summary or ComparisonSummary()
     started = time.perf_counter()
-    read = rows if callable(rows) else (lambda: iter(rows))
     checker = _Checker(today or dt.date.today())
-    with db.session() as session:
-        # pass 1: stopping rows (and every cell problem, reported once)
-        with _progress_bar(progress, total, "比对：停发记录") as bar:
-            batch = []
-            for number, raw in enumerate(read(), 2):
-                bar.update()
-                if not raw or not any(_text(value) for value in raw.values()):
-                    continue
-                summary.rows += 1
-                row, problem = checker.check(number, raw)
-                if problem:
-                    summary.rejected.append(RowProblem(number, problem))
-                elif row.kind in checker.stop:
-                    batch.append(row)
-                    if len(batch) >= BATCH:
-                        _apply(session, batch, summary, stopping=True)
-                        batch = []
-            _apply(session, batch, summary, stopping=True)
-        # pass 2: certifying rows, judged against every stop now stored
+    certifying: list[_Row] = []  # kept (compact) until every stop of the file is stored
+    with db.session() as session, _progress_bar(progress, total, "信息比对") as bar:
+        batch = []
+        for number, raw in enumerate(rows() if callable(rows) else rows, 2):
+            bar.update()
+            if not raw or not any(_cell(value) for value in raw.values()):
+                continue
+            summary.rows += 1
+            row, problem = checker.check(number, raw)
+            if problem:
+                summary.rejected.append(RowProblem(number, problem))
+            elif row.kind in checker.certify:
+                certifying.append(row)
+            else:
+                batch.append(row)
+                if len(batch) >= BATCH:
+                    _apply(session, batch, summary, stopping=True)
+                    batch = []
+        _apply(session, batch, summary, stopping=True)
         checker.seen.clear()
-        with _progress_bar(progress, total, "比对：视同认证") as bar:
-            batch = []
-            for number, raw in enumerate(read(), 2):
-                bar.update()
-                if not raw or checker.kind_of(raw) not in checker.certify:
-                    continue  # stopping rows, empty and unreadable ones: done in pass 1
-                row, problem = checker.check(number, raw)
-                if row is not None:
-                    batch.append(row)
-                    if len(batch) >= BATCH:
-                        _apply(session, batch, summary, stopping=False)
-                        batch = []
-            _apply(session, batch, summary, stopping=False)
+        # then the certifying rows, judged against every stop now stored
+        for start in range(0, len(certifying), BATCH):
+            _apply(session, certifying[start : start + BATCH], summary, stopping=False)
     summary.seconds += time.perf_counter() - started
     return summary
 

@@ -65,6 +65,7 @@ __all__ = [
     "Offset",
     "OwedNotice",
     "deliver_notices",
+    "figures",
     "insert_ignoring_duplicates",
     "owed_on",
     "reminder_offsets",
@@ -699,3 +700,31 @@ def unit_list(
     for notice, person in rows:
         found[person.unit_name or "（未登记单位）"].append((notice, person))
     return dict(found)
+
+
+def figures(session: Session, day: dt.date) -> dict[str, int]:
+    """What the dashboard shows of the daily run on ``day``: notices and suspensions made,
+    people waiting for their unit (open pending verifications) and on their unit's list."""
+    notices = dict(
+        session.execute(
+            select(Notice.kind, func.count()).where(Notice.day == day).group_by(Notice.kind)
+        ).all()
+    )
+    return {
+        "reminders": sum(n for kind, n in notices.items() if kind.startswith("remind_")),
+        "overdue_notices": notices.get(OVERDUE, 0),
+        "suspended": notices.get(SUSPENDED, 0),
+        "unit_list": session.scalar(
+            select(func.count())
+            .select_from(Notice)
+            .where(Notice.day == day, Notice.route == ROUTE_UNIT)
+        ),
+        "pending_verification": session.scalar(
+            select(func.count())
+            .select_from(PendingVerification)
+            .where(PendingVerification.outcome.is_(None))
+        ),
+        "suspended_people": session.scalar(
+            select(func.count()).select_from(Person).where(Person.status == PaymentStatus.suspended)
+        ),
+    }

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from services.certification import record_certification
 from services.clock import FrozenClock
-from services.lifecycle import owed_on, run_daily, unit_list, upcoming_notices
+from services.lifecycle import figures, owed_on, run_daily, unit_list, upcoming_notices
 from services.models import (
     BenefitType,
     Binding,
@@ -81,6 +81,11 @@ class World:
                 .where(PaymentStatusChange.person_id == person_id)
                 .order_by(PaymentStatusChange.id)
             ).all()
+
+
+def session_of(db):
+    """A plain session for reading (no transaction block to commit)."""
+    return db.sessions()
 
 
 def _bind(session, person, openid: str) -> Recipient:
@@ -371,7 +376,16 @@ def test_people_without_account_or_phone_are_on_their_units_list(db):
         make_person(
             session, region_code=SHANXI, last_certified_on=D(2025, 5, 20), unit_name="晋中供电局"
         )
+    assert figures(session_of(db), D(2026, 2, 20))["reminders"] == 0
     run_daily(world.runtime)
+    assert figures(session_of(db), D(2026, 2, 20)) | {"suspended_people": 0} == {
+        "reminders": 1,
+        "overdue_notices": 0,
+        "suspended": 0,
+        "unit_list": 1,
+        "pending_verification": 0,
+        "suspended_people": 0,
+    }
     assert world.sms.sent == [] and world.wechat.sent == []
     with db.session() as session:
         listed = unit_list(session, D(2026, 2, 1), D(2026, 2, 28))
