@@ -24,6 +24,7 @@ judged.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import time
 import unicodedata
@@ -63,7 +64,7 @@ from services.roster import (
 
 __all__ = ["ComparisonSummary", "KIND_LABELS", "import_comparison_file", "import_comparison_rows"]
 
-BATCH = 20000
+BATCH = 50000
 REQUIRED = ("source", "kind", "id_number", "date")
 COLUMN_LABELS = {"source": "来源", "kind": "类型", "id_number": "身份证号码", "date": "日期"}
 HEADERS = {
@@ -299,6 +300,20 @@ def import_comparison_rows(
     started = time.perf_counter()
     checker = _Checker(today or dt.date.today())
     certifying: list[_Row] = []  # kept (compact) until every stop of the file is stored
+    # A million kept tuples would make the cyclic collector rescan them again and again;
+    # they hold no cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _import(db, rows, checker, certifying, summary, progress, total)
+    finally:
+        if collecting:
+            gc.enable()
+    summary.seconds += time.perf_counter() - started
+    return summary
+
+
+def _import(db, rows, checker, certifying, summary, progress, total) -> None:
     with db.session() as session, _progress_bar(progress, total, "信息比对") as bar:
         batch = []
         for number, raw in enumerate(rows() if callable(rows) else rows, 2):
@@ -321,8 +336,6 @@ def import_comparison_rows(
         # then the certifying rows, judged against every stop now stored
         for start in range(0, len(certifying), BATCH):
             _apply(session, certifying[start : start + BATCH], summary, stopping=False)
-    summary.seconds += time.perf_counter() - started
-    return summary
 
 
 def _among(session: Session, column, values: list):
@@ -429,7 +442,7 @@ def _apply(session: Session, batch: list[_Row], summary: ComparisonSummary, *, s
 
 _STAGE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS comparison_accepted (
-    person_id integer, source varchar(32), kind varchar(24), record_date date
+    person_id integer, source varchar(32), kind varchar(24), record_date date, status varchar(16)
 ) ON COMMIT DROP;
 CREATE TEMPORARY TABLE IF NOT EXISTS comparison_created (
     person_id integer, source varchar(32), kind varchar(24), record_date date
@@ -463,8 +476,14 @@ _CERTIFY = """
 INSERT INTO certification_records (person_id, method, certified_at, result, evidence, channel)
 SELECT c.person_id, 'info_comparison', c.record_date + time '12:00', 'passed',
        json_build_object('source', c.source, 'kind', c.kind), 'comparison'
-FROM comparison_created c JOIN persons p ON p.id = c.person_id
-WHERE p.status = 'normal'
+FROM comparison_created c JOIN comparison_accepted a USING (person_id, source, kind, record_date)
+WHERE a.status = 'normal'
+"""
+# the status read a moment ago in this transaction: no scan of persons per batch
+_SUSPENDED = """
+SELECT c.person_id, c.record_date, c.source, c.kind
+FROM comparison_created c JOIN comparison_accepted a USING (person_id, source, kind, record_date)
+WHERE a.status = 'suspended'
 """
 _MOVE_LAST = """
 UPDATE persons p SET last_certified_on = greatest(coalesce(p.last_certified_on, n.day), n.day),
@@ -481,10 +500,10 @@ def _write_postgres(session: Session, accepted, summary: ComparisonSummary, *, s
     cursor = session.connection().connection.driver_connection.cursor()
     cursor.execute(_STAGE)
     with cursor.copy(
-        "COPY comparison_accepted (person_id, source, kind, record_date) FROM STDIN"
+        "COPY comparison_accepted (person_id, source, kind, record_date, status) FROM STDIN"
     ) as copy:
         for row, person in accepted:
-            copy.write_row((person.id, row.source, row.kind, row.day))
+            copy.write_row((person.id, row.source, row.kind, row.day, str(person.status)))
     cursor.execute("ANALYZE comparison_accepted")
     cursor.execute(_CREATE, {"now": now})
     created = cursor.rowcount
@@ -501,10 +520,7 @@ def _write_postgres(session: Session, accepted, summary: ComparisonSummary, *, s
         detail = {"stopped": cursor.rowcount}
     else:
         # suspended people resume through record_certification (back pay), after the bulk
-        cursor.execute(
-            "SELECT c.person_id, c.record_date, c.source, c.kind FROM comparison_created c"
-            " JOIN persons p ON p.id = c.person_id WHERE p.status = 'suspended'"
-        )
+        cursor.execute(_SUSPENDED)
         suspended = cursor.fetchall()
         cursor.execute(_CERTIFY)
         summary.certified += cursor.rowcount
