@@ -15,7 +15,9 @@ a million people every day, the run asks it the other way round first: for each 
 benefit-type group, which last-certification dates make something due today? A due date
 only ever moves forward with the last certification, so a binary search over dates gives a
 range, and one indexed query fetches the few people inside the ranges. The engine then
-assesses exactly those people, as the chatbot would, and its answer is what is acted on.
+assesses exactly those people, as the chatbot would, and its answer is what is acted on. On
+PostgreSQL those answers are COPYed into a temporary table and a handful of set-based
+statements write the day (``_write_postgres``); elsewhere plain batched statements do.
 
 Reminders: the region's months before the due date (``reminder_months_before_due``, Shanxi:
 three months, shanxi-2018-certification-rules.txt 一(四)), then ``reminder_followups``
