@@ -623,7 +623,8 @@ def deliver_notices(runtime: Runtime, notice_ids: Sequence[int]) -> int:
     """Job: send these notices (accounts through the outbound port, else SMS); returns how many.
 
     A reminder whose due date has moved since it was owed (the person certified meanwhile) is
-    not sent: it is marked delivered with nothing said.
+    not sent: it is marked delivered with nothing said. A notice nobody could be reached for
+    stays undelivered (``delivered_at`` NULL) for staff to see.
     """
     from services.notifications import texts
     from services.outbound import recipients_by_person
@@ -636,6 +637,9 @@ def deliver_notices(runtime: Runtime, notice_ids: Sequence[int]) -> int:
             select(Notice, Person)
             .join(Person, Person.id == Notice.person_id)
             .where(Notice.id.in_(list(notice_ids)), Notice.delivered_at.is_(None))
+            # the same job run twice at once (an RQ retry): the second skips what the first
+            # holds, and finds it delivered afterwards
+            .with_for_update(of=Notice, skip_locked=True)
         ).all()
         recipients = recipients_by_person(session, [person.id for _, person in rows])
         for notice, person in rows:

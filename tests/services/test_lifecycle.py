@@ -470,3 +470,31 @@ def test_the_embedded_sqlite_database_runs_the_same_year(sqlite_db):
     ]
     assert [c.effective_on for c in world.changes(pid)] == [D(2026, 7, 1)]
     assert len(world.wechat.texts_for(recipient)) == 2
+
+
+def test_a_delivery_job_run_twice_sends_once(db):
+    """An RQ retry or a duplicated job must not repeat a notice."""
+    from services.lifecycle import deliver_notices
+
+    world = World(db, start=D(2026, 2, 20))
+    world.runtime.jobs = _Recording()
+    with db.session() as session:
+        person = make_person(session, region_code=SHANXI, last_certified_on=D(2025, 5, 20))
+        recipient = _bind(session, person, "openid-retry")
+    run_daily(world.runtime)
+    (func, (ids,)) = world.runtime.jobs.jobs[0]
+    threads = [threading.Thread(target=func, args=(world.runtime, ids)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    deliver_notices(world.runtime, ids)
+    assert len(world.wechat.texts_for(recipient)) == 1
+
+
+class _Recording:
+    def __init__(self):
+        self.jobs = []
+
+    def enqueue(self, func, *args):
+        self.jobs.append((func, args))
