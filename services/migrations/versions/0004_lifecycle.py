@@ -1,18 +1,18 @@
 """lifecycle: the certification year — notices, comparison records, pending verification, public notices
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 22:00:00
 
 Hand-written, plain ``CREATE TABLE`` / ``CREATE INDEX`` for SQLite and PostgreSQL alike.
-Chained after 0002; the console's 0003 is put in between when the branches are merged.
+Chained after the console's 0003.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
