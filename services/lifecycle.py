@@ -41,8 +41,8 @@ from sqlalchemy.orm import Session
 from services.models import (
     AuditLog,
     Binding,
+    CycleNotice,
     LifecycleDay,
-    Notice,
     PaymentStatus,
     PaymentStatusChange,
     PendingVerification,
@@ -546,7 +546,7 @@ def _create_notices(session, owed, day, routes, result: DayResult) -> list[int]:
     created: list[int] = []
     for chunk in _chunks(rows, BATCH):
         inserted = insert_ignoring_duplicates(
-            session, Notice, chunk, ["person_id", "kind", "due_date"], returning=True
+            session, CycleNotice, chunk, ["person_id", "kind", "due_date"], returning=True
         )
         for notice_id, kind, route in inserted:
             result.notices[kind] += 1
@@ -600,7 +600,7 @@ def insert_ignoring_duplicates(
     if not returning:
         session.execute(statement, list(rows))
         return []
-    columns = [table.c.id, table.c.kind, table.c.route] if model is Notice else [table.c.id]
+    columns = [table.c.id, table.c.kind, table.c.route] if model is CycleNotice else [table.c.id]
     return session.execute(statement.returning(*columns), list(rows)).all()
 
 
@@ -634,12 +634,12 @@ def deliver_notices(runtime: Runtime, notice_ids: Sequence[int]) -> int:
     sent = 0
     with runtime.database.session() as session:
         rows = session.execute(
-            select(Notice, Person)
-            .join(Person, Person.id == Notice.person_id)
-            .where(Notice.id.in_(list(notice_ids)), Notice.delivered_at.is_(None))
+            select(CycleNotice, Person)
+            .join(Person, Person.id == CycleNotice.person_id)
+            .where(CycleNotice.id.in_(list(notice_ids)), CycleNotice.delivered_at.is_(None))
             # the same job run twice at once (an RQ retry): the second skips what the first
             # holds, and finds it delivered afterwards
-            .with_for_update(of=Notice, skip_locked=True)
+            .with_for_update(of=CycleNotice, skip_locked=True)
         ).all()
         recipients = recipients_by_person(session, [person.id for _, person in rows])
         for notice, person in rows:
@@ -693,15 +693,15 @@ def suspensions(session: Session, start: dt.date, end: dt.date, region_prefix: s
 
 def unit_list(
     session: Session, start: dt.date, end: dt.date
-) -> dict[str, list[tuple[Notice, Person]]]:
+) -> dict[str, list[tuple[CycleNotice, Person]]]:
     """People neither bound to an account nor with a phone, owed a notice in [start, end]:
     their unit tells them (shanxi-2018-certification-rules.txt 一(四): 没有手机号码的由参保单位通知)."""
     found: dict[str, list] = defaultdict(list)
     rows = session.execute(
-        select(Notice, Person)
-        .join(Person, Person.id == Notice.person_id)
-        .where(Notice.route == ROUTE_UNIT, Notice.day.between(start, end))
-        .order_by(Person.unit_name, Notice.day, Person.person_no)
+        select(CycleNotice, Person)
+        .join(Person, Person.id == CycleNotice.person_id)
+        .where(CycleNotice.route == ROUTE_UNIT, CycleNotice.day.between(start, end))
+        .order_by(Person.unit_name, CycleNotice.day, Person.person_no)
     ).all()
     for notice, person in rows:
         found[person.unit_name or "（未登记单位）"].append((notice, person))
@@ -713,7 +713,9 @@ def figures(session: Session, day: dt.date) -> dict[str, int]:
     people waiting for their unit (open pending verifications) and on their unit's list."""
     notices = dict(
         session.execute(
-            select(Notice.kind, func.count()).where(Notice.day == day).group_by(Notice.kind)
+            select(CycleNotice.kind, func.count())
+            .where(CycleNotice.day == day)
+            .group_by(CycleNotice.kind)
         ).all()
     )
     return {
@@ -722,8 +724,8 @@ def figures(session: Session, day: dt.date) -> dict[str, int]:
         "suspended": notices.get(SUSPENDED, 0),
         "unit_list": session.scalar(
             select(func.count())
-            .select_from(Notice)
-            .where(Notice.day == day, Notice.route == ROUTE_UNIT)
+            .select_from(CycleNotice)
+            .where(CycleNotice.day == day, CycleNotice.route == ROUTE_UNIT)
         ),
         "pending_verification": session.scalar(
             select(func.count())

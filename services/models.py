@@ -356,7 +356,7 @@ class LifecycleDay(Base):
     finished_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Notice(Base):
+class CycleNotice(Base):
     """A reminder or a suspension notice owed to a person: at most one per (person, kind, due date).
 
     The unique key is what makes the daily run safe to run twice or on two hosts at once:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from pension.cli import main as cli
-from services.models import Notice, PaymentStatusChange
+from services.models import CycleNotice, PaymentStatusChange
 from tests.support import id_number, make_person
 
 
@@ -33,7 +33,7 @@ def test_daily_twice_sends_once_and_sms_logs_a_masked_number(postgres_url, db, c
     assert again.exit_code == 0 and "remind_3m" not in again.output
     assert "139****5678" in caplog.text and "13912345678" not in caplog.text
     with db.session() as session:
-        assert [n.kind for n in session.scalars(select(Notice))] == ["remind_3m"]
+        assert [n.kind for n in session.scalars(select(CycleNotice))] == ["remind_3m"]
 
 
 def test_daily_rejects_a_bad_date(postgres_url, db):

@@ -22,7 +22,7 @@ from services.models import (
     BenefitType,
     Binding,
     ChannelAccount,
-    Notice,
+    CycleNotice,
     PaymentStatusChange,
     PendingVerification,
     Person,
@@ -70,7 +70,9 @@ class World:
             return [
                 (n.kind, n.day, n.due_date)
                 for n in session.scalars(
-                    select(Notice).where(Notice.person_id == person_id).order_by(Notice.id)
+                    select(CycleNotice)
+                    .where(CycleNotice.person_id == person_id)
+                    .order_by(CycleNotice.id)
                 )
             ]
 
@@ -174,8 +176,8 @@ def test_simulated_year_every_region_and_benefit_each_reminder_once_then_suspend
     # nobody heard the same thing twice
     with db.session() as session:
         duplicates = session.execute(
-            select(Notice.person_id, Notice.kind, Notice.due_date)
-            .group_by(Notice.person_id, Notice.kind, Notice.due_date)
+            select(CycleNotice.person_id, CycleNotice.kind, CycleNotice.due_date)
+            .group_by(CycleNotice.person_id, CycleNotice.kind, CycleNotice.due_date)
             .having(func.count() > 1)
         ).all()
     assert duplicates == []
@@ -441,7 +443,7 @@ def test_upcoming_notices_show_what_the_run_will_do_without_doing_it(db):
         ahead = upcoming_notices(session, D(2026, 2, 18), days=5)
         assert ahead[D(2026, 2, 20)] == {"remind_3m": 1}
         assert sum(sum(c.values()) for c in ahead.values()) == 1
-        assert session.scalar(select(func.count()).select_from(Notice)) == 0
+        assert session.scalar(select(func.count()).select_from(CycleNotice)) == 0
         assert list(owed_on(session, D(2026, 2, 21))) == []
 
 
