@@ -8,13 +8,11 @@ Flask app: one runs here in a real ``rq worker`` process built from settings alo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from wechat_fixtures import run_rq_worker
 
 from pension.jobs import RedisQueue
 from services import notifications
@@ -123,36 +121,8 @@ def test_a_notification_job_runs_in_a_real_rq_worker_without_the_web_app(
     queue = RedisQueue(redis_url, name=f"outbound-{uuid.uuid4().hex[:8]}")
     queue.enqueue(notifications.tell_account, account_id, notifications.texts("审核结果：通过"))
 
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        **{
-            key: str(value)
-            for key, value in wx_config.items()
-            if key.startswith(("WECHAT_", "DATABASE_", "REDIS_")) and value is not None
-        },
-        "AUTO_MIGRATE": "false",
-        "LOAD_DEMO_ROSTER": "false",
-    }
     try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rq.cli",
-                "worker",
-                "--burst",
-                "--url",
-                redis_url,
-                queue.queue.name,
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run_rq_worker(wx_config, queue.queue.name)
     finally:
         queue.queue.delete(delete_jobs=True)
-    assert done.returncode == 0, done.stderr[-2000:]
     assert standin.sent_texts(openid) == ["审核结果：通过"]

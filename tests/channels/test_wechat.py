@@ -5,14 +5,13 @@ and RQ."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from wechat_fixtures import run_rq_worker
 from wechat_standin import (
     OFFICIAL_ACCOUNT,
     TEST_AES_KEY,
@@ -376,36 +375,7 @@ def test_late_answer_from_a_real_rq_worker_process(
     platform.post(app.test_client(), platform.text(openid, "你好"))
     assert wait_for(lambda: queued(app) == 1, timeout=10)
 
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        **{
-            key: str(value)
-            for key, value in wx_config.items()
-            if key.startswith(("WECHAT_", "DATABASE_", "REDIS_")) and value is not None
-        },
-        "AUTO_MIGRATE": "false",
-        "LOAD_DEMO_ROSTER": "false",
-    }
-    queue = app.extensions["jobs"].queue
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rq.cli",
-            "worker",
-            "--burst",
-            "--url",
-            wx_config["REDIS_URL"],
-            queue.name,
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_rq_worker(wx_config, app.extensions["jobs"].queue.name)
     assert standin.sent_texts(openid) == render_texts(spy(app).calls[0][1])
 
 

@@ -128,3 +128,33 @@ def wx_client(wx_app):
 @pytest.fixture
 def openid():
     return "o" + uuid.uuid4().hex[:27]  # 28 characters, like a real openid
+
+
+def run_rq_worker(settings: dict, queue_name: str):
+    """A real ``rq worker --burst`` process, its settings from the environment alone (no web
+    app in it): what a deployment's ``pension worker`` does, until the queue is empty."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(support.REPO),
+        **{
+            key: str(value)
+            for key, value in settings.items()
+            if key.startswith(("WECHAT_", "DATABASE_", "REDIS_")) and value is not None
+        },
+        "AUTO_MIGRATE": "false",
+        "LOAD_DEMO_ROSTER": "false",
+    }
+    command = ["rq.cli", "worker", "--burst", "--url", settings["REDIS_URL"], queue_name]
+    done = subprocess.run(
+        [sys.executable, "-m", *command],
+        env=env,
+        cwd=support.REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
