@@ -12,6 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from services.clock import FrozenClock
+
 DEFAULTS: dict[str, object] = {
     "SECRET_KEY": None,  # generated once into the instance folder when not configured
     "DATABASE_URL": None,  # default: sqlite:///<instance>/pension.db
@@ -25,7 +27,9 @@ DEFAULTS: dict[str, object] = {
     "CONVERSATION_TTL_SECONDS": 30 * 60,  # slots expire after 30 minutes of silence
     "DATABASE_STATEMENT_TIMEOUT_MS": 5000,  # web requests only; batch commands are unbounded
     "REGIONS_FILE": None,  # default: services/data/regions.yaml (an operator's own copy)
-    "CLOCK": None,  # a services.clock.Clock; tests and simulations freeze it
+    # A services.clock.Clock; tests and simulations freeze it. From the environment: a
+    # Beijing time such as "2026-12-01 10:00" stops the clock there (demos, rehearsals).
+    "CLOCK": None,
     "WECHAT_TOKEN": None,
     "WECHAT_APPID": None,
     "WECHAT_SECRET": None,
@@ -53,7 +57,6 @@ _INT_KEYS = {
 }
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
 _FLOAT_KEYS = {"WECHAT_REPLY_WAIT"}
-_OBJECT_KEYS = {"CLOCK"}  # set in code only, never from the environment
 
 
 def default_instance_path() -> Path:
@@ -63,7 +66,7 @@ def default_instance_path() -> Path:
 
 def _from_environment() -> dict[str, object]:
     found: dict[str, object] = {}
-    for key in DEFAULTS.keys() - _OBJECT_KEYS:
+    for key in DEFAULTS:
         raw = os.environ.get(key)
         if raw is None or raw == "":
             continue
@@ -74,10 +77,12 @@ def _from_environment() -> dict[str, object]:
                 found[key] = float(raw)
             elif key in _BOOL_KEYS:
                 found[key] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            elif key == "CLOCK":
+                found[key] = FrozenClock(raw.strip())
             else:
                 found[key] = raw
         except ValueError as error:
-            raise SettingsError(f"{key}={raw!r} is not a number") from error
+            raise SettingsError(f"{key}={raw!r} is not a valid value") from error
     return found
 
 

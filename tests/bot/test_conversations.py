@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from pension.cli import main as cli
 from services.demo_roster import demo_rows
-from tests.support import FACES, TODAY
+from tests.support import FACES, NOW, TODAY
 
 ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
@@ -258,6 +258,7 @@ def _cli_env(app) -> dict:
         "REDIS_URL": app.config["REDIS_URL"],
         "REDIS_PREFIX": app.config["REDIS_PREFIX"],
         "AUTO_MIGRATE": "0",
+        "CLOCK": NOW,  # the same frozen time as the app's
     }
 
 
