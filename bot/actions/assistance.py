@@ -348,7 +348,7 @@ class ActionCancel(Action):
         return "action_cancel"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        dispatcher.utter_message(response="utter_cancelled")
+        # The rules say utter_cancelled next (rules.yml "stop the … form").
         return [
             ActiveLoop(None),
             SlotSet("requested_slot", None),
