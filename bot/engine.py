@@ -20,9 +20,10 @@ from typing import Protocol
 
 from rasa_sdk.executor import ActionExecutor
 
+from bot import exchange
 from bot.actions import context as action_context
 from bot.domain import Domain, RuleBook
-from bot.messages import BotMessage, Button, UserMessage
+from bot.messages import BotMessage, UserMessage
 from bot.stores import Stores
 from bot.uploads import UploadParking
 from services import handoffs
@@ -31,7 +32,6 @@ from services.db import Database
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 2000  # longer messages are cut: nobody types more, a script might
 MAX_EVENTS = 80  # events kept per tracker: enough for the fallback count and forms
 MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
 # Inside a form, typed text answers the question asked unless the NLU is this sure the user
@@ -39,14 +39,7 @@ MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
 INTERRUPT_CONFIDENCE = 0.7
 # Payload entities a button may carry; everything else in a typed "/intent{…}" is ignored,
 # so nobody can set e.g. verified_person by typing a payload.
-PAYLOAD_ENTITIES = {"subject", "method", "region"}
-EVENT_INTENTS = {
-    "subscribe": "greet",
-    "menu:CERTIFY": "start_certification",
-    "menu:STATUS": "check_status",
-    "menu:FAQ": "faq_menu",
-    "menu:RELATIVE": "certify_for_relative",
-}
+PAYLOAD_ENTITIES = {"subject", "method", "region", "topic"}
 PAYLOAD = re.compile(r"^/(?P<intent>[\w/]+)(?P<entities>\{.*\})?$", re.S)
 
 
@@ -162,28 +155,18 @@ class EmbeddedEngine:
         A photo is parked for the action that files it — unless nothing will run to claim it
         (a human has the conversation): then only the fact that one was sent is kept.
         """
-        metadata = dict(message.metadata)
-        if message.event:
-            intent = EVENT_INTENTS.get(message.event)
-            return _parse_result(f"/{intent}", intent, metadata) if intent else None
-        if message.image is not None:
-            if park_photo:
-                metadata["photo_upload"] = self.uploads.park(message.image)
-            return _parse_result("/send_photo", "send_photo", metadata)
-        text = (message.text or "").strip()[:MAX_TEXT]
-        text = self._chosen_button(text, conversation) or text
-        if payload := self._payload(text, metadata):
+        incoming = exchange.rasa_message(
+            message,
+            self.uploads if park_photo else None,
+            conversation.state.get("last_buttons") or [],
+        )
+        if incoming is None:
+            return None
+        if payload := self._payload(incoming.text, incoming.metadata):
             return payload
-        parse = self.nlu.parse(text)
-        parse["metadata"] = metadata
+        parse = self.nlu.parse(incoming.text)
+        parse["metadata"] = incoming.metadata
         return parse
-
-    def _chosen_button(self, text: str, conversation: Conversation) -> str | None:
-        """'2' or a button's title typed back (WeChat shows buttons as numbered lines)."""
-        buttons = conversation.state.get("last_buttons") or []
-        if text.isdigit() and 1 <= int(text) <= len(buttons):
-            return buttons[int(text) - 1]["payload"]
-        return next((b["payload"] for b in buttons if b["title"] == text), None)
 
     def _payload(self, text: str, metadata: dict) -> dict | None:
         match = PAYLOAD.match(text)
@@ -213,9 +196,6 @@ class EmbeddedEngine:
                 "metadata": parse.get("metadata", {}),
             }
         )
-        region = parse.get("metadata", {}).get("region")
-        if region and re.fullmatch(r"\d{6}", str(region)):
-            conversation.set_slot("region", str(region))
 
     def _handed_off(self, conversation_id: str) -> bool:
         with self.database.session() as session:
@@ -370,19 +350,8 @@ class EmbeddedEngine:
             self._utter(conversation, response["response"])
             return
         text = response.get("text")
-        if text:
-            text = _fill(text, conversation.slots)
-        buttons = tuple(Button(b["title"], b["payload"]) for b in response.get("buttons") or [])
-        custom = response.get("custom") or response.get("json_message") or None
-        link = (custom or {}).pop("link", None) if custom else None
         conversation.say(
-            BotMessage(
-                text=text,
-                buttons=buttons,
-                image=response.get("image"),
-                link=link,
-                custom=custom or None,
-            )
+            exchange.bot_message(response, _fill(text, conversation.slots) if text else text)
         )
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 from nlu.normalize import Normalized, normalize
 from services.regions import place_codes
@@ -373,22 +372,6 @@ def extract_entities(text: str | Normalized) -> list[dict]:
 _SNAPPED_KINDS = {"relation", "region"}
 
 
-@lru_cache(maxsize=1)
-def _rasa_tokenizer():
-    """jieba with its default dictionary: what Rasa's JiebaTokenizer cuts words with."""
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba.Tokenizer()
-
-
-def word_spans(text: str) -> list[tuple[int, int]]:
-    """``[start, end)`` of each word Rasa's JiebaTokenizer finds in ``text``."""
-    return [(start, end) for _word, start, end in _rasa_tokenizer().tokenize(text)]
-
-
 def _on_word_boundaries(entities: list[dict], text: str) -> list[dict]:
     """Grow relation and region spans to whole words, as Rasa's tokens see them.
 
@@ -399,6 +382,8 @@ def _on_word_boundaries(entities: list[dict], text: str) -> list[dict]:
     """
     if not any(e["entity"] in _SNAPPED_KINDS for e in entities):
         return entities
+    from nlu.jieba_dictionary import word_spans
+
     words = word_spans(text)
     kept: list[dict] = []
     for entity in entities:

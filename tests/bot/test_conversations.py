@@ -1,5 +1,9 @@
 """Conversations through the Rasa-compatible REST channel, on real PostgreSQL and Redis with the
-demo roster: what a retiree or a relative would type, and what they would read back."""
+demo roster: what a retiree or a relative would type, and what they would read back.
+
+Every conversation runs twice: on the embedded engine, and on a real Rasa server trained on
+nlu/ (``RASA_URL``; tests/rasa_server.py) — one suite, two engines. A test about the embedded
+engine's own machinery says so with ``@pytest.mark.parametrize("engine", ["embedded"])``."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from click.testing import CliRunner
 
 from pension.cli import main as cli
 from services.demo_roster import demo_rows
-from tests.support import FACES, TODAY
+from tests.support import FACES, TODAY, empty_tables
 
 ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
@@ -59,6 +63,27 @@ def text_of(replies: list[dict]) -> str:
 
 def buttons_of(replies: list[dict]) -> list[str]:
     return [b["title"] for r in replies for b in r.get("buttons", [])]
+
+
+@pytest.fixture(params=["embedded", "rasa"])
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(request, engine, app_config, postgres_database):
+    """The service on the embedded engine, or relaying to the real Rasa server."""
+    from pension import create_app
+
+    config = app_config
+    if engine == "rasa":
+        rasa = request.getfixturevalue("rasa_server")
+        # The action server claims parked photos from its own PHOTO_DIR.
+        config = app_config | {"RASA_URL": rasa.url, "PHOTO_DIR": str(rasa.photo_dir)}
+    application = create_app(config)
+    yield application
+    application.extensions["db"].dispose()
+    empty_tables(postgres_database)
 
 
 @pytest.fixture
@@ -286,6 +311,7 @@ def test_slots_are_forgotten_after_the_silence_ttl(app_config, postgres_database
     assert "姓名" in text_of(chat.say(id_number))
 
 
+@pytest.mark.parametrize("engine", ["embedded"])  # the embedded engine's own tracker store
 def test_one_senders_concurrent_messages_are_handled_one_at_a_time(app):
     from concurrent.futures import ThreadPoolExecutor
 

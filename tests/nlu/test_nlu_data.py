@@ -13,8 +13,8 @@ from nlu.entities import (
     extract_entities,
     id_checksum_ok,
     region_codes,
-    word_spans,
 )
+from nlu.jieba_dictionary import DICTIONARY, dictionary_text, word_spans
 from tests.support import CATALOGUE_FAQ_INTENTS, CATALOGUE_TASK_INTENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +88,12 @@ def test_annotations_cover_whole_words_as_rasas_jieba_tokenizer_cuts_them(traini
             if entity["start"] not in starts or entity["end"] not in ends:
                 cut.append((example.text, example.text[entity["start"] : entity["end"]]))
     assert not cut
+
+
+def test_jieba_dictionary_is_generated_from_the_tables():
+    assert DICTIONARY.read_text(encoding="utf-8") == dictionary_text(), (
+        "run: python -m nlu.jieba_dictionary"
+    )
 
 
 def test_synonyms_match_the_embedded_tables(training_data):
