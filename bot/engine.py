@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS = 80  # events kept per tracker: enough for the fallback count and forms
 MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
-# Inside a form, typed text answers the question asked unless the NLU is this sure the user
-# asked something else ("确认按钮是灰色的" while we wait for a name).
-INTERRUPT_CONFIDENCE = 0.7
 # Payload entities a button may carry; everything else in a typed "/intent{…}" is ignored,
 # so nobody can set e.g. verified_person by typing a payload.
 PAYLOAD_ENTITIES = {"subject", "method", "region", "topic"}
@@ -203,28 +200,21 @@ class EmbeddedEngine:
 
     # -- policy: rules and forms ---------------------------------------------------------
     def _decide(self, conversation: Conversation, intent: str) -> None:
+        """Rasa's order: slots from the message first; an active form runs first and takes an
+        answer; a form that got nothing it asks for is rejected and the rules decide."""
         form = conversation.active_loop
         candidates = self._slot_candidates(conversation, form)
         if form:
-            rule = self.rules.for_intent(intent, form)
-            answers_form = set(self.domain.form_slots(form)) & candidates.keys()
-            confident = conversation.state["latest_message"]["intent"]["confidence"]
-            if (
-                rule
-                and rule.loop_condition == form
-                and (confident >= INTERRUPT_CONFIDENCE or not answers_form)
-            ):
-                # A question or "stop" in the middle of a form; typed text is not a slot value.
-                self._set_slots(conversation, self._slot_candidates(conversation, form, False))
-                self._run_rule(conversation, rule)
-            elif answers_form:
+            if set(self.domain.form_slots(form)) & candidates.keys():
                 self._form_step(conversation, form, candidates)
-            else:
-                self._set_slots(conversation, candidates)
-                if rule:
-                    self._run_rule(conversation, rule)
-                if conversation.active_loop == form:
-                    self._form_step(conversation, form, {})
+                return
+            self._set_slots(conversation, candidates)
+            rule = self.rules.for_intent(intent, form)
+            if rule:
+                self._run_rule(conversation, rule)
+            if conversation.active_loop == form and not (rule and rule.resumes_form):
+                # No rule leads back to the form (Rasa's TEDPolicy would guess): ask again.
+                self._form_step(conversation, form, {})
             return
         self._set_slots(conversation, candidates)
         rule = self.rules.for_intent(intent, None)
@@ -311,10 +301,9 @@ class EmbeddedEngine:
             self._run(conversation, action, depth + 1)
 
     # -- slots ----------------------------------------------------------------------------
-    def _slot_candidates(
-        self, conversation: Conversation, form: str | None, with_text: bool = True
-    ) -> dict:
-        """Values the latest message offers, by the slots' mappings in the domain."""
+    def _slot_candidates(self, conversation: Conversation, form: str | None) -> dict:
+        """Values the latest message offers, by the slots' mappings (Rasa's
+        action_extract_slots): the first mapping that yields a value wins."""
         parse = conversation.state["latest_message"]
         intent = parse.get("intent", {}).get("name")
         requested = conversation.slots.get("requested_slot") if form else None
@@ -323,9 +312,8 @@ class EmbeddedEngine:
             for mapping in spec.get("mappings", []):
                 if not _conditions_hold(mapping, form, requested):
                     continue
-                if intent in mapping.get("not_intent", []):
-                    continue
-                if mapping.get("type") == "from_text" and not with_text:
+                # Rasa names a retrieval intent by its base: faq/grey_button is "faq" here.
+                if (intent or "").split("/")[0] in mapping.get("not_intent", []):
                     continue
                 value = _mapped_value(mapping, parse)
                 if value is not None:
@@ -378,11 +366,9 @@ def _conditions_hold(mapping: dict, form: str | None, requested: str | None) -> 
 
 def _mapped_value(mapping: dict, parse: dict):
     kind = mapping.get("type")
-    if kind == "from_entity":
-        return next(
-            (e["value"] for e in parse.get("entities", []) if e["entity"] == mapping["entity"]),
-            None,
-        )
+    if kind == "from_entity":  # the last one, as Rasa takes it
+        values = [e["value"] for e in parse.get("entities", []) if e["entity"] == mapping["entity"]]
+        return values[-1] if values else None
     if kind == "from_text":
         text = parse.get("text") or ""
         return text if text and not text.startswith("/") else None

@@ -290,6 +290,15 @@ def test_photo_review_after_identifying_accepts_a_real_photo_and_rejects_a_fake(
     assert "收到" in accepted and "审核" in accepted
 
 
+def test_a_question_inside_the_identity_form_is_answered_and_the_form_goes_on(chat):
+    assert "姓名" in text_of(chat.say("我要认证"))
+    reply = text_of(chat.say("确认按钮是灰色的按不动怎么办"))
+    assert "灰色" in reply and "姓名" in reply  # the answer, then the question again
+    name, id_number = ident("DEMO0007")
+    assert "身份证" in text_of(chat.say(name))
+    assert name in text_of(chat.say(id_number))
+
+
 def test_cancel_in_the_middle_of_a_form(chat):
     chat.say("我要认证")
     assert "取消" in text_of(chat.say("不用了"))
