@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from nlu.normalize import Normalized, normalize
 from services.regions import place_codes

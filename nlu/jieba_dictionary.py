@@ -19,9 +19,9 @@ FREQUENCY = 20000  # as the embedded classifier adds them: high enough to win ov
 
 def words() -> list[str]:
     from nlu.classifier import _DOMAIN_WORDS
-    from nlu.entities import REGION_CODES, RELATION_SYNONYMS
+    from nlu.entities import RELATION_SYNONYMS, region_codes
 
-    return list(dict.fromkeys([*_DOMAIN_WORDS, *REGION_CODES, *RELATION_SYNONYMS]))
+    return sorted({*_DOMAIN_WORDS, *region_codes(), *RELATION_SYNONYMS})  # order-free
 
 
 def dictionary_text() -> str:

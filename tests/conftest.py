@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from services.db import Database
 from tests.support import (
+    NOW,
     POSTGRES_URL,
     REDIS_URL,
     RUN_ID,
@@ -112,6 +113,7 @@ def rasa_server(postgres_url, tmp_path_factory):
             redis_prefix=prefix,
             photo_dir=folder / "photos",
             ports=(free_port(), free_port()),
+            frozen_clock=NOW,
         )
     except RasaNotAvailable as error:
         service_missing("A Rasa server", error)

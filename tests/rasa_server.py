@@ -75,7 +75,14 @@ class RasaServer:
 
     @classmethod
     def start(
-        cls, *, database_url: str, redis_url: str, redis_prefix: str, photo_dir: Path, ports
+        cls,
+        *,
+        database_url: str,
+        redis_url: str,
+        redis_prefix: str,
+        photo_dir: Path,
+        ports: tuple[int, int],
+        frozen_clock: str,
     ) -> RasaServer:
         if not (rasa_venv() / ".installed").exists():
             raise RasaNotAvailable(f"Rasa is not installed in {rasa_venv()} (scripts/rasa-setup)")
@@ -86,6 +93,7 @@ class RasaServer:
             "REDIS_URL": redis_url,
             "REDIS_PREFIX": redis_prefix,
             "PHOTO_DIR": str(photo_dir),
+            "ACTIONS_FROZEN_CLOCK": frozen_clock,  # the actions' today is the tests' today
             "RASA_PORT": str(rasa_port),
             "ACTIONS_PORT": str(actions_port),
         }
