@@ -21,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = ROOT / "nlu" / "rasa-requirements.lock"
-STARTUP_SECONDS = 900  # loading TensorFlow and the model: a minute on a quiet machine, 6 on a busy one
+STARTUP_SECONDS = (
+    900  # loading TensorFlow and the model: a minute on a quiet machine, 6 on a busy one
+)
 
 
 class RasaNotAvailable(RuntimeError):

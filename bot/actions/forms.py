@@ -100,11 +100,16 @@ class ValidateHomeVisitForm(FormValidationAction):
         return {"address": text}
 
     def validate_contact_phone(self, value, dispatcher, tracker, domain):
-        try:
-            return {"contact_phone": normalise_phone(value)}
-        except InvalidHomeVisitRequest as invalid:
-            dispatcher.utter_message(text=invalid.message)
-            return {"contact_phone": None}
+        # Rasa's DIET may mark only part of "0771-5887824" as a phone: then try what was typed.
+        typed = str(tracker.latest_message.get("text") or "")
+        problems = []
+        for candidate in (value, typed):
+            try:
+                return {"contact_phone": normalise_phone(candidate)}
+            except InvalidHomeVisitRequest as invalid:
+                problems.append(invalid.message)
+        dispatcher.utter_message(text=problems[0])
+        return {"contact_phone": None}
 
     def validate_visit_reason(self, value, dispatcher, tracker, domain):
         text = str(value or "").strip()
