@@ -117,5 +117,6 @@ class RasaEngine:
 
     def _resume(self, conversation_id: str) -> None:
         """Staff gave the conversation back: undo Rasa's ConversationPaused."""
-        path = f"/conversations/{urllib.parse.quote(conversation_id, safe='')}/tracker/events"
+        # ":" stays as it is: Rasa's router does not decode %3A back into the sender id.
+        path = f"/conversations/{urllib.parse.quote(conversation_id, safe=':')}/tracker/events"
         _post(f"{self.url}{path}", {"event": "resume"}, self.timeout)
