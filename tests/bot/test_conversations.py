@@ -226,7 +226,6 @@ def test_several_bound_people_get_who_buttons_and_a_tap_answers_for_that_person(
     assert "张建军" in reply and "上次认证" in reply
 
 
-@rasa_differs("after staff release the conversation, Rasa stays paused")
 def test_handoff_silences_the_bot_until_staff_release_it(app, chat):
     assert "人工" in text_of(chat.say("转人工"))
     assert chat.say("人呢") == []
