@@ -20,9 +20,10 @@ from typing import Protocol
 
 from rasa_sdk.executor import ActionExecutor
 
+from bot import exchange
 from bot.actions import context as action_context
 from bot.domain import Domain, RuleBook
-from bot.messages import BotMessage, Button, UserMessage
+from bot.messages import BotMessage, UserMessage
 from bot.stores import Stores
 from bot.uploads import UploadParking
 from services import handoffs
@@ -32,22 +33,11 @@ from services.handoffs import HandoffPolicy
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 2000  # longer messages are cut: nobody types more, a script might
 MAX_EVENTS = 80  # events kept per tracker: enough for the fallback count and forms
 MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
-# Inside a form, typed text answers the question asked unless the NLU is this sure the user
-# asked something else ("确认按钮是灰色的" while we wait for a name).
-INTERRUPT_CONFIDENCE = 0.7
 # Payload entities a button may carry; everything else in a typed "/intent{…}" is ignored,
 # so nobody can set e.g. verified_person by typing a payload.
-PAYLOAD_ENTITIES = {"subject", "method", "region"}
-EVENT_INTENTS = {
-    "subscribe": "greet",
-    "menu:CERTIFY": "start_certification",
-    "menu:STATUS": "check_status",
-    "menu:FAQ": "faq_menu",
-    "menu:RELATIVE": "certify_for_relative",
-}
+PAYLOAD_ENTITIES = {"subject", "method", "region", "topic"}
 PAYLOAD = re.compile(r"^/(?P<intent>[\w/]+)(?P<entities>\{.*\})?$", re.S)
 
 
@@ -170,28 +160,18 @@ class EmbeddedEngine:
         A photo is parked for the action that files it — unless nothing will run to claim it
         (a human has the conversation): then only the fact that one was sent is kept.
         """
-        metadata = dict(message.metadata)
-        if message.event:
-            intent = EVENT_INTENTS.get(message.event)
-            return _parse_result(f"/{intent}", intent, metadata) if intent else None
-        if message.image is not None:
-            if park_photo:
-                metadata["photo_upload"] = self.uploads.park(message.image)
-            return _parse_result("/send_photo", "send_photo", metadata)
-        text = (message.text or "").strip()[:MAX_TEXT]
-        text = self._chosen_button(text, conversation) or text
-        if payload := self._payload(text, metadata):
+        incoming = exchange.rasa_message(
+            message,
+            self.uploads if park_photo else None,
+            conversation.state.get("last_buttons") or [],
+        )
+        if incoming is None:
+            return None
+        if payload := self._payload(incoming.text, incoming.metadata):
             return payload
-        parse = self.nlu.parse(text)
-        parse["metadata"] = metadata
+        parse = self.nlu.parse(incoming.text)
+        parse["metadata"] = incoming.metadata
         return parse
-
-    def _chosen_button(self, text: str, conversation: Conversation) -> str | None:
-        """'2' or a button's title typed back (WeChat shows buttons as numbered lines)."""
-        buttons = conversation.state.get("last_buttons") or []
-        if text.isdigit() and 1 <= int(text) <= len(buttons):
-            return buttons[int(text) - 1]["payload"]
-        return next((b["payload"] for b in buttons if b["title"] == text), None)
 
     def _payload(self, text: str, metadata: dict) -> dict | None:
         match = PAYLOAD.match(text)
@@ -221,9 +201,6 @@ class EmbeddedEngine:
                 "metadata": parse.get("metadata", {}),
             }
         )
-        region = parse.get("metadata", {}).get("region")
-        if region and re.fullmatch(r"\d{6}", str(region)):
-            conversation.set_slot("region", str(region))
 
     def _handed_off(self, conversation_id: str) -> bool:
         with self.database.session() as session:
@@ -231,28 +208,21 @@ class EmbeddedEngine:
 
     # -- policy: rules and forms ---------------------------------------------------------
     def _decide(self, conversation: Conversation, intent: str) -> None:
+        """Rasa's order: slots from the message first; an active form runs first and takes an
+        answer; a form that got nothing it asks for is rejected and the rules decide."""
         form = conversation.active_loop
         candidates = self._slot_candidates(conversation, form)
         if form:
-            rule = self.rules.for_intent(intent, form)
-            answers_form = set(self.domain.form_slots(form)) & candidates.keys()
-            confident = conversation.state["latest_message"]["intent"]["confidence"]
-            if (
-                rule
-                and rule.loop_condition == form
-                and (confident >= INTERRUPT_CONFIDENCE or not answers_form)
-            ):
-                # A question or "stop" in the middle of a form; typed text is not a slot value.
-                self._set_slots(conversation, self._slot_candidates(conversation, form, False))
-                self._run_rule(conversation, rule)
-            elif answers_form:
+            if set(self.domain.form_slots(form)) & candidates.keys():
                 self._form_step(conversation, form, candidates)
-            else:
-                self._set_slots(conversation, candidates)
-                if rule:
-                    self._run_rule(conversation, rule)
-                if conversation.active_loop == form:
-                    self._form_step(conversation, form, {})
+                return
+            self._set_slots(conversation, candidates)
+            rule = self.rules.for_intent(intent, form)
+            if rule:
+                self._run_rule(conversation, rule)
+            if conversation.active_loop == form and not (rule and rule.resumes_form):
+                # No rule leads back to the form (Rasa's TEDPolicy would guess): ask again.
+                self._form_step(conversation, form, {})
             return
         self._set_slots(conversation, candidates)
         rule = self.rules.for_intent(intent, None)
@@ -343,10 +313,9 @@ class EmbeddedEngine:
             self._run(conversation, action, depth + 1)
 
     # -- slots ----------------------------------------------------------------------------
-    def _slot_candidates(
-        self, conversation: Conversation, form: str | None, with_text: bool = True
-    ) -> dict:
-        """Values the latest message offers, by the slots' mappings in the domain."""
+    def _slot_candidates(self, conversation: Conversation, form: str | None) -> dict:
+        """Values the latest message offers, by the slots' mappings (Rasa's
+        action_extract_slots): the first mapping that yields a value wins."""
         parse = conversation.state["latest_message"]
         intent = parse.get("intent", {}).get("name")
         requested = conversation.slots.get("requested_slot") if form else None
@@ -355,9 +324,8 @@ class EmbeddedEngine:
             for mapping in spec.get("mappings", []):
                 if not _conditions_hold(mapping, form, requested):
                     continue
-                if intent in mapping.get("not_intent", []):
-                    continue
-                if mapping.get("type") == "from_text" and not with_text:
+                # Rasa names a retrieval intent by its base: faq/grey_button is "faq" here.
+                if (intent or "").split("/")[0] in mapping.get("not_intent", []):
                     continue
                 value = _mapped_value(mapping, parse)
                 if value is not None:
@@ -382,19 +350,8 @@ class EmbeddedEngine:
             self._utter(conversation, response["response"])
             return
         text = response.get("text")
-        if text:
-            text = _fill(text, conversation.slots)
-        buttons = tuple(Button(b["title"], b["payload"]) for b in response.get("buttons") or [])
-        custom = response.get("custom") or response.get("json_message") or None
-        link = (custom or {}).pop("link", None) if custom else None
         conversation.say(
-            BotMessage(
-                text=text,
-                buttons=buttons,
-                image=response.get("image"),
-                link=link,
-                custom=custom or None,
-            )
+            exchange.bot_message(response, _fill(text, conversation.slots) if text else text)
         )
 
 
@@ -421,11 +378,9 @@ def _conditions_hold(mapping: dict, form: str | None, requested: str | None) -> 
 
 def _mapped_value(mapping: dict, parse: dict):
     kind = mapping.get("type")
-    if kind == "from_entity":
-        return next(
-            (e["value"] for e in parse.get("entities", []) if e["entity"] == mapping["entity"]),
-            None,
-        )
+    if kind == "from_entity":  # the last one, as Rasa takes it
+        values = [e["value"] for e in parse.get("entities", []) if e["entity"] == mapping["entity"]]
+        return values[-1] if values else None
     if kind == "from_text":
         text = parse.get("text") or ""
         return text if text and not text.startswith("/") else None

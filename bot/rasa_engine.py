@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 
-from bot.messages import BotMessage, Button, UserMessage
+from bot import exchange
+from bot.messages import BotMessage, UserMessage
 from bot.stores import Stores
 from bot.uploads import UploadParking
 from services import handoffs
@@ -55,48 +57,66 @@ class RasaNLU:
 
 
 class RasaEngine:
-    def __init__(self, *, url: str, stores: Stores, database: Database, photo_dir, timeout=10.0):
+    """Relays each message to a Rasa server's REST channel.
+
+    Besides the lock and the handoff check, we keep one small record per conversation (in the
+    tracker store, beside the embedded engine's trackers): the buttons last offered, so a
+    typed "2" means the same here as in the embedded engine, and whether Rasa paused the
+    conversation for a human (``ConversationPaused``) — released by staff, it is resumed on
+    Rasa's side too, or Rasa would stay silent for good.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        stores: Stores,
+        database: Database,
+        photo_dir,
+        timeout=10.0,
+        session_ttl_seconds: int = 30 * 60,
+    ):
         self.url = url.rstrip("/")
         self.stores = stores
         self.database = database
         self.uploads = UploadParking(photo_dir)  # the action server claims them from here
         self.timeout = timeout
+        self.session_ttl_seconds = session_ttl_seconds
 
     def handle(self, message: UserMessage) -> list[BotMessage]:
         conversation_id = message.conversation_id
+        record_key = f"rasa:{conversation_id}"
         with self.stores.locks.lock(conversation_id):
-            with self.database.session() as session:
-                if handoffs.is_handed_off(session, conversation_id):
-                    return []
-            text, metadata = self._as_rasa_message(message)
-            if text is None:
+            record = self.stores.trackers.get(record_key) or {}
+            if self._handed_off(conversation_id):
                 return []
-            body = {"sender": conversation_id, "message": text, "metadata": metadata}
+            if record.get("paused"):
+                self._resume(conversation_id)
+            incoming = exchange.rasa_message(message, self.uploads, record.get("buttons") or [])
+            if incoming is None:
+                return []
+            body = {
+                "sender": conversation_id,
+                "message": incoming.text,
+                "metadata": incoming.metadata,
+            }
             answer = _post(f"{self.url}/webhooks/rest/webhook", body, self.timeout)
-        if not isinstance(answer, list):
-            raise RasaUnavailable("unexpected REST channel answer")
-        return [_bot_message(item) for item in answer if isinstance(item, dict)]
+            if not isinstance(answer, list):
+                raise RasaUnavailable("unexpected REST channel answer")
+            replies = [exchange.bot_message(item) for item in answer if isinstance(item, dict)]
+            record = {
+                "buttons": exchange.buttons_offered(replies),
+                "paused": self._handed_off(conversation_id),
+            }
+            self.stores.trackers.save(record_key, record, self.session_ttl_seconds)
+        return replies
 
-    def _as_rasa_message(self, message: UserMessage) -> tuple[str | None, dict]:
-        from bot.engine import EVENT_INTENTS
+    def _handed_off(self, conversation_id: str) -> bool:
+        with self.database.session() as session:
+            return handoffs.is_handed_off(session, conversation_id)
 
-        metadata = dict(message.metadata)
-        if message.event:
-            intent = EVENT_INTENTS.get(message.event)
-            return (f"/{intent}" if intent else None), metadata
-        if message.image is not None:
-            metadata["photo_upload"] = self.uploads.park(message.image)
-            return "/send_photo", metadata
-        return (message.text or "").strip(), metadata
-
-
-def _bot_message(item: dict) -> BotMessage:
-    buttons = tuple(
-        Button(str(b.get("title", "")), str(b.get("payload", "")))
-        for b in item.get("buttons") or []
-        if isinstance(b, dict)
-    )
-    custom = item.get("custom") if isinstance(item.get("custom"), dict) else None
-    return BotMessage(
-        text=item.get("text"), buttons=buttons, image=item.get("image"), custom=custom
-    )
+    def _resume(self, conversation_id: str) -> None:
+        """Staff gave the conversation back: undo Rasa's ConversationPaused."""
+        # ":" stays as it is: Rasa's router does not decode %3A back into the sender id.
+        path = f"/conversations/{urllib.parse.quote(conversation_id, safe=':')}/tracker/events"
+        _post(f"{self.url}{path}", {"event": "resume"}, self.timeout)

@@ -62,7 +62,18 @@ log = logging.getLogger(__name__)
 
 CODE_VERSION = "2"  # bump when features or training change in a way the cache key misses
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent
-DEFAULT_THRESHOLD = 0.35
+
+
+def _fallback_threshold(project_dir: Path = DEFAULT_PROJECT_DIR) -> float:
+    """The FallbackClassifier's threshold in ``config.yml``: one number, both engines."""
+    import yaml
+
+    config = yaml.safe_load((project_dir / "config.yml").read_text(encoding="utf-8"))
+    [fallback] = [c for c in config["pipeline"] if c["name"] == "FallbackClassifier"]
+    return float(fallback["threshold"])
+
+
+DEFAULT_THRESHOLD = _fallback_threshold()
 FALLBACK_INTENT = "nlu_fallback"
 RETRIEVAL_INTENT = "faq"
 RANKING_LENGTH = 10

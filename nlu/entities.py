@@ -365,4 +365,51 @@ def extract_entities(text: str | Normalized) -> list[dict]:
             add("person_name", norm[start:end], start, end)
 
     found.sort(key=lambda item: (item[0], item[1]))
-    return [entity for _, _, entity in found]
+    return _on_word_boundaries([entity for _, _, entity in found], normalized.original)
+
+
+# Kinds whose value comes from a table (relation, region): their span may grow to whole words
+# without changing the value. Names, ID numbers and phones keep their exact span.
+_SNAPPED_KINDS = {"relation", "region"}
+
+
+def _on_word_boundaries(entities: list[dict], text: str) -> list[dict]:
+    """Grow relation and region spans to whole words, as Rasa's tokens see them.
+
+    Rasa's entity extractors label whole tokens: "妈" inside the word "我妈" cannot be an
+    entity of its own, so the entity is "我妈" (still 妈妈), and "山西大同" is one region (the
+    most specific code of the places in it). Rasa's validator rejects annotations that cut a
+    word; the same spans here keep the training annotations and this extractor in agreement.
+    """
+    if not any(e["entity"] in _SNAPPED_KINDS for e in entities):
+        return entities
+    from nlu.jieba_dictionary import word_spans
+
+    words = word_spans(text)
+    kept: list[dict] = []
+    for entity in entities:
+        if entity["entity"] in _SNAPPED_KINDS:
+            start = max(s for s, e in words if s <= entity["start"])
+            end = min(e for s, e in words if e >= entity["end"])
+            others = [o for o in entities if o is not entity and o["entity"] != entity["entity"]]
+            if not _overlaps((start, end), [(o["start"], o["end"]) for o in others]):
+                entity = entity | {"start": start, "end": end, "text": text[start:end]}
+        same = next(
+            (
+                k
+                for k in kept
+                if (k["entity"], k["start"], k["end"])
+                == (entity["entity"], entity["start"], entity["end"])
+            ),
+            None,
+        )
+        if same is None:
+            kept.append(entity)
+        elif _specificity(entity["value"]) > _specificity(same["value"]):
+            kept[kept.index(same)] = entity
+    return kept
+
+
+def _specificity(value: str) -> int:
+    """610102 (a district) > 610100 (a city) > 610000 (a province)."""
+    return len(value.rstrip("0"))

@@ -13,10 +13,12 @@ from sqlalchemy import text
 
 from services.db import Database
 from tests.support import (
+    NOW,
     POSTGRES_URL,
     REDIS_URL,
     RUN_ID,
     empty_tables,
+    free_port,
     frozen_clock,
     schema_url,
     service_missing,
@@ -94,6 +96,34 @@ def sqlite_db(tmp_path):
     database.upgrade()
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def rasa_server(postgres_url, tmp_path_factory):
+    """A real Rasa server over the test database (tests/rasa_server.py): skipped when Rasa or a
+    model for the current nlu/ files is missing — failed under CI, which provides both."""
+    from tests.rasa_server import RasaNotAvailable, RasaServer
+
+    folder = tmp_path_factory.mktemp("rasa")
+    prefix = f"test:{RUN_ID}:rasa:"
+    try:
+        server = RasaServer.start(
+            database_url=postgres_url,
+            redis_url=REDIS_URL,
+            redis_prefix=prefix,
+            photo_dir=folder / "photos",
+            ports=(free_port(), free_port()),
+            frozen_clock=NOW,
+        )
+    except RasaNotAvailable as error:
+        service_missing("A Rasa server", error)
+    yield server
+    server.stop()
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture

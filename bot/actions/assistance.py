@@ -18,6 +18,8 @@ from bot.actions.common import (
     MENU,
     account_of,
     channel_and_user,
+    faq_asked,
+    faq_button,
     hotline,
     method_buttons,
     methods_for,
@@ -83,8 +85,7 @@ class ActionFaq(Action):
         return "action_faq"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
-        faq = intent if intent.startswith("faq/") else tracker.get_slot("last_faq")
+        faq = faq_asked(tracker) or tracker.get_slot("last_faq")
         if not faq:
             return [FollowupAction("action_faq_menu")]
         return answer_faq(dispatcher, tracker, faq)
@@ -137,7 +138,7 @@ class ActionFaqMenu(Action):
         return "action_faq_menu"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        buttons = [{"title": knowledge.question(n), "payload": f"/faq/{n}"} for n in FAQ_MENU]
+        buttons = [faq_button(knowledge.question(n), n) for n in FAQ_MENU]
         say(dispatcher, "大家常问这些，点一下看答案；也可以直接打字问我。", buttons)
         return []
 
@@ -223,7 +224,7 @@ class ActionReceivePhoto(Action):
                     dispatcher,
                     rejected.reason,
                     [
-                        {"title": "照片要求", "payload": "/faq/photo_requirements"},
+                        faq_button("照片要求", "photo_requirements"),
                         {"title": "申请上门认证", "payload": '/choose_method{"method":"visit"}'},
                     ],
                 )
@@ -405,7 +406,12 @@ class ActionClarify(Action):
             return []
         ranking = tracker.latest_message.get("intent_ranking") or []
         guesses = [r["name"] for r in ranking if intent_title(r["name"])][:2]
-        buttons = [{"title": intent_title(g), "payload": f"/{g}"} for g in guesses]
+        buttons = [
+            faq_button(intent_title(g), g.partition("/")[2])
+            if g.startswith("faq/")
+            else {"title": intent_title(g), "payload": f"/{g}"}
+            for g in guesses
+        ]
         say(
             dispatcher,
             "我没太听懂，您是想问：",
@@ -430,7 +436,7 @@ class ActionCancel(Action):
         return "action_cancel"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        dispatcher.utter_message(response="utter_cancelled")
+        # The rules say utter_cancelled next (rules.yml "stop the … form").
         return [
             ActiveLoop(None),
             SlotSet("requested_slot", None),

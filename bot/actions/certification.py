@@ -18,6 +18,7 @@ from bot.actions.common import (
     HANDOFF_BUTTON,
     MENU,
     account_of,
+    faq_button,
     hotline,
     method_buttons,
     people_buttons,
@@ -32,7 +33,7 @@ from services.policy import Assessment, assess, format_date, resumption
 
 RETRY_BUTTONS = [
     {"title": "重新输入", "payload": "/start_certification"},
-    {"title": "查无此人怎么办", "payload": "/faq/person_not_found"},
+    faq_button("查无此人怎么办", "person_not_found"),
     HANDOFF_BUTTON,
 ]
 
@@ -256,6 +257,6 @@ class ActionChooseMethod(Action):
             dispatcher,
             f"刷脸认证请打开“{app}”，点“我要认证”（给家人办点“替亲友认证”），输入姓名和身份证号，"
             "按提示眨眼、张嘴。光线要亮，背景要素，手机离脸约60厘米。",
-            [{"title": "刷脸失败怎么办", "payload": "/faq/face_failed"}, *others],
+            [faq_button("刷脸失败怎么办", "face_failed"), *others],
         )
         return events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,9 @@ MENU = [
     {"title": "常见问题", "payload": "/faq_menu"},
 ]
 HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
+# A button for one frequent question. "/faq/<name>" is no payload a Rasa server accepts (its
+# domain knows the intent faq, not faq/<name>), so the question rides as an entity.
+FAQ_TOPIC = "topic"
 # Slots a finished flow clears, so the next flow never reuses another person's answers.
 FLOW_SLOTS = ("person_name", "id_number", "relation", "subject", "method")
 
@@ -100,7 +104,22 @@ def subject_person(session: Session, tracker: Tracker) -> Person | None:
 
 
 def region_code(tracker: Tracker, person: Person | None = None) -> str | None:
-    return (person.region_code if person else None) or tracker.get_slot("region")
+    """The person's region; else the province the user named or their client reported last.
+
+    A channel may say where its user is (REST ``metadata.region``, a 6-digit code). That rides
+    on the user's messages, which both engines hand to the actions in ``tracker.events``, so
+    reading it here works the same under either; a region the user picks later wins.
+    """
+    if person and person.region_code:
+        return person.region_code
+    for event in reversed(tracker.events):
+        if event.get("event") == "slot" and event.get("name") == "region" and event.get("value"):
+            return str(event["value"])
+        if event.get("event") == "user":
+            reported = str((event.get("metadata") or {}).get("region") or "")
+            if re.fullmatch(r"\d{6}", reported):
+                return reported
+    return tracker.get_slot("region")
 
 
 def hotline(tracker: Tracker, person: Person | None = None) -> str:
@@ -125,6 +144,27 @@ def people_buttons(bound: list[tuple[Person, str]], *, add_new: bool) -> list[di
     if not any(relation == "self" for _person, relation in bound):
         buttons.append({"title": "我自己", "payload": '/choose_person{"subject":"self"}'})
     return buttons
+
+
+def faq_button(title: str, name: str) -> dict:
+    return {"title": title, "payload": f'/faq{{"{FAQ_TOPIC}":"{name}"}}'}
+
+
+def faq_asked(tracker: Tracker) -> str | None:
+    """Which frequent question (``faq/<name>``) the latest message asks, under either engine.
+
+    A button names it; Rasa's ResponseSelector picks it (``response_selector``, the intent
+    being plain ``faq``); the embedded NLU also names it in the intent itself.
+    """
+    latest = tracker.latest_message or {}
+    for entity in latest.get("entities") or []:
+        if entity.get("entity") == FAQ_TOPIC and entity.get("value"):
+            return f"faq/{entity['value']}"
+    selected = ((latest.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+    if str(selected.get("intent_response_key") or "").startswith("faq/"):
+        return selected["intent_response_key"]
+    intent = str((latest.get("intent") or {}).get("name") or "")
+    return intent if intent.startswith("faq/") else None
 
 
 def say(dispatcher: CollectingDispatcher, text: str, buttons: list[dict] | None = None) -> None:

@@ -2,7 +2,8 @@
 
 The embedded engine hands its own in per call (a context variable, so several apps in one
 process — as in tests — never mix). Under a standalone action server
-(``python -m rasa_sdk --actions bot.actions``) they come from ``DATABASE_URL`` / ``PHOTO_DIR``.
+(``python -m rasa_sdk --actions bot.actions``) they come from ``DATABASE_URL`` / ``PHOTO_DIR`` /
+``REDIS_URL`` (and ``CLOCK``, a frozen Beijing time, in tests).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.stores import Stores, make_stores
-from services.clock import Clock, system_clock
+from services.clock import Clock, FrozenClock, system_clock
 from services.db import Database
 from services.handoffs import HandoffPolicy
 
@@ -48,4 +49,8 @@ def _from_environment() -> ActionContext:
     photo_dir = Path(os.environ.get("PHOTO_DIR") or "instance/photos")
     stores = make_stores(os.environ.get("REDIS_URL"), os.environ.get("REDIS_PREFIX", "pension:"))
     policy = HandoffPolicy.from_settings(os.environ)
-    return ActionContext(Database(url), photo_dir, stores, handoff_policy=policy)
+    # A stopped clock ("2026-12-01 10:00", the service's CLOCK setting), for tests and
+    # simulations that freeze the service's: the action server then sees the same day.
+    frozen = os.environ.get("CLOCK")
+    clock = FrozenClock(frozen) if frozen else system_clock
+    return ActionContext(Database(url), photo_dir, stores, clock, handoff_policy=policy)

@@ -10,6 +10,7 @@ import re
 import opencc
 from rasa_sdk import FormValidationAction
 
+from nlu.entities import extract_entities
 from nlu.normalize import to_halfwidth
 from services.home_visits import InvalidHomeVisitRequest, normalise_phone
 from services.idcard import InvalidIdNumber, parse_id_number
@@ -25,10 +26,24 @@ _ID_CANDIDATE = re.compile(r"\d{17}[\dXx]|\d{15}")
 _RELATION_WORDS = {"我妈": "妈妈", "妈": "妈妈", "我爸": "爸爸", "爸": "爸爸", "老妈": "妈妈"}
 
 
+def _read_in(tracker, kind: str) -> str | None:
+    """The name or ID number the project's own extractor reads in the latest message.
+
+    Rasa's DIET may cut a name or an ID number differently from the rules of nlu/entities.py
+    ("王秀蓝 身"); reading them here, where both engines' answers pass, makes both agree.
+    """
+    text = str(tracker.latest_message.get("text") or "")
+    if text.startswith("/"):
+        return None
+    found = [e["value"] for e in extract_entities(text) if e["entity"] == kind]
+    return found[-1] if found else None
+
+
 class IdentitySlots:
     """Name and ID checks shared by the identity form and the relative form."""
 
     def validate_person_name(self, value, dispatcher, tracker, domain):
+        value = _read_in(tracker, "person_name") or value
         text = _NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！]", "", str(value or "")))
         simplified = _TO_SIMPLIFIED.convert(text)
         if not _NAME.match(simplified) or _NOT_A_NAME.search(simplified):
@@ -43,6 +58,7 @@ class IdentitySlots:
         return {"person_name": simplified}
 
     def validate_id_number(self, value, dispatcher, tracker, domain):
+        value = _read_in(tracker, "id_number") or value
         text = re.sub(r"[\s\-－]", "", to_halfwidth(str(value or "")))
         found = _ID_CANDIDATE.search(text)
         try:
@@ -84,11 +100,16 @@ class ValidateHomeVisitForm(FormValidationAction):
         return {"address": text}
 
     def validate_contact_phone(self, value, dispatcher, tracker, domain):
-        try:
-            return {"contact_phone": normalise_phone(value)}
-        except InvalidHomeVisitRequest as invalid:
-            dispatcher.utter_message(text=invalid.message)
-            return {"contact_phone": None}
+        # Rasa's DIET may mark only part of "0771-5887824" as a phone: then try what was typed.
+        typed = str(tracker.latest_message.get("text") or "")
+        problems = []
+        for candidate in (value, typed):
+            try:
+                return {"contact_phone": normalise_phone(candidate)}
+            except InvalidHomeVisitRequest as invalid:
+                problems.append(invalid.message)
+        dispatcher.utter_message(text=problems[0])
+        return {"contact_phone": None}
 
     def validate_visit_reason(self, value, dispatcher, tracker, domain):
         text = str(value or "").strip()

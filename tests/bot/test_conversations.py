@@ -1,10 +1,15 @@
 """Conversations through the Rasa-compatible REST channel, on real PostgreSQL and Redis with the
-demo roster: what a retiree or a relative would type, and what they would read back."""
+demo roster: what a retiree or a relative would type, and what they would read back.
+
+Every conversation runs twice: on the embedded engine, and on a real Rasa server trained on
+nlu/ (``RASA_URL``; tests/rasa_server.py) — one suite, two engines. A test about the embedded
+engine's own machinery says so with ``@pytest.mark.parametrize("engine", ["embedded"])``."""
 
 from __future__ import annotations
 
 import base64
 import re
+import shutil
 import uuid
 from pathlib import Path
 
@@ -13,7 +18,7 @@ from click.testing import CliRunner
 
 from pension.cli import main as cli
 from services.demo_roster import demo_rows
-from tests.support import FACES, NOW, TODAY
+from tests.support import FACES, NOW, TODAY, empty_tables
 
 ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
@@ -61,6 +66,37 @@ def buttons_of(replies: list[dict]) -> list[str]:
     return [b["title"] for r in replies for b in r.get("buttons", [])]
 
 
+@pytest.fixture(params=["embedded", "rasa"])
+def engine(request) -> str:
+    return request.param
+
+
+def rasa_differs(reason: str):
+    """A conversation the Rasa engine (a 40-epoch model) does not hold yet, and why: it still
+    runs there, as an expected failure, and counts as a pass on the day it holds."""
+    return pytest.mark.rasa_differs(reason=reason)
+
+
+@pytest.fixture
+def app(request, engine, app_config, postgres_database):
+    """The service on the embedded engine, or relaying to the real Rasa server."""
+    from pension import create_app
+
+    config = app_config
+    if engine == "rasa":
+        differs = request.node.get_closest_marker("rasa_differs")
+        if differs:
+            request.applymarker(pytest.mark.xfail(reason=differs.kwargs["reason"], strict=False))
+        rasa = request.getfixturevalue("rasa_server")
+        shutil.rmtree(rasa.photo_dir / "incoming", ignore_errors=True)  # shared by the tests
+        # The action server claims parked photos from its own PHOTO_DIR.
+        config = app_config | {"RASA_URL": rasa.url, "PHOTO_DIR": str(rasa.photo_dir)}
+    application = create_app(config)
+    yield application
+    application.extensions["db"].dispose()
+    empty_tables(postgres_database)
+
+
 @pytest.fixture
 def chat(client):
     return Chat(client)
@@ -99,6 +135,7 @@ def test_a_region_without_photo_review_refuses_a_photo_and_offers_what_works(cha
     assert {"刷脸认证", "上门认证"} <= set(buttons_of(replies))
 
 
+@rasa_differs("DIET takes the request typed at the name prompt for an answer")
 def test_someone_already_certified_is_not_asked_for_a_photo(chat):
     name, id_number = ident("DEMO0009")  # Jiangxi, certified this year
     chat.say(f"我叫{name}身份证{id_number}我要认证")
@@ -150,6 +187,7 @@ def test_check_status_after_identifying_shows_dates_and_payment(chat):
     assert name in reply and "上次认证" in reply
 
 
+@rasa_differs("DIET misses a name in a long sentence, so the relative form asks for it again")
 def test_relative_binds_up_to_four_people_and_the_fifth_is_refused(chat):
     relatives = [
         ("妈妈", "DEMO0005"),
@@ -174,6 +212,7 @@ def test_relative_binds_up_to_four_people_and_the_fifth_is_refused(chat):
     assert "最多" in reply and "4" in reply
 
 
+@rasa_differs("the second relative is not bound (DIET's entities), so nobody is asked whom")
 def test_several_bound_people_get_who_buttons_and_a_tap_answers_for_that_person(chat):
     for person_no in ("DEMO0005", "DEMO0006"):
         name, id_number = ident(person_no)
@@ -262,6 +301,7 @@ def _cli_env(app) -> dict:
     }
 
 
+@rasa_differs("DIET gives nonsense a FAQ above the 0.4 fallback threshold")
 def test_nonsense_is_asked_back_then_a_human_and_a_phone_are_offered(chat):
     first = chat.say("咕噜咕噜阿巴阿巴")
     assert "没太听懂" in text_of(first) and len(buttons_of(first)) >= 2
@@ -299,6 +339,7 @@ def test_home_visit_request_gets_a_reference_number(chat):
     assert "139****5678" in reply
 
 
+@rasa_differs("DIET takes the request typed at the name prompt for an answer")
 def test_photo_review_after_identifying_accepts_a_real_photo_and_rejects_a_fake(chat):
     name, id_number = ident("DEMO0011")  # no smartphone: photo review
     chat.say("能不能拍照认证")
@@ -308,6 +349,16 @@ def test_photo_review_after_identifying_accepts_a_real_photo_and_rejects_a_fake(
     assert "照片" in rejected and "请" in rejected  # why, and what to do instead
     accepted = text_of(chat.send_photo((FACES / "obama.jpg").read_bytes()))
     assert "收到" in accepted and "审核" in accepted
+
+
+@rasa_differs("DIET reads the question inside the form as a refusal")
+def test_a_question_inside_the_identity_form_is_answered_and_the_form_goes_on(chat):
+    assert "姓名" in text_of(chat.say("我要认证"))
+    reply = text_of(chat.say("确认按钮是灰色的按不动怎么办"))
+    assert "灰色" in reply and "姓名" in reply  # the answer, then the question again
+    name, id_number = ident("DEMO0007")
+    assert "身份证" in text_of(chat.say(name))
+    assert name in text_of(chat.say(id_number))
 
 
 def test_cancel_in_the_middle_of_a_form(chat):
@@ -331,6 +382,7 @@ def test_slots_are_forgotten_after_the_silence_ttl(app_config, postgres_database
     assert "姓名" in text_of(chat.say(id_number))
 
 
+@pytest.mark.parametrize("engine", ["embedded"])  # the embedded engine's own tracker store
 def test_one_senders_concurrent_messages_are_handled_one_at_a_time(app):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -355,12 +407,14 @@ def test_a_request_typed_where_the_name_was_asked_is_not_taken_as_a_name(chat):
     assert "认证方式" in text_of(chat.say(id_number))
 
 
+@rasa_differs("DIET does not classify a bare name as inform")
 def test_a_bare_name_then_id_starts_the_identity_check(chat):
     name, id_number = ident("DEMO0007")
     assert "身份证" in text_of(chat.say(name))
     assert name in text_of(chat.say(id_number))
 
 
+@rasa_differs("DIET cuts the relation 妈 as 妈查 (帮我妈查一下)")
 def test_status_for_a_named_relative_binds_them_as_that_relative(chat, app):
     name, id_number = ident("DEMO0012")
     reply = text_of(chat.say(f"帮我妈查一下认证了没有 {name} {id_number}"))

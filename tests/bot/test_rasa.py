@@ -114,7 +114,7 @@ def test_the_same_actions_run_in_a_rasa_sdk_action_server(app, domain):
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
+        for _ in range(300):  # a minute: importing the actions is slow on a busy machine
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
                 break
@@ -174,6 +174,7 @@ class _RasaHandler(BaseHTTPRequestHandler):
                     "text": "请选择",
                     "buttons": [{"title": "我要认证", "payload": "/start_certification"}],
                 },
+                {"recipient_id": body["sender"], "custom": {"link": "https://example.org/app"}},
             ]
         elif self.path == "/model/parse":
             answer = {
@@ -209,8 +210,15 @@ def test_rasa_engine_relays_messages_and_renders_replies(app_config, postgres_da
     ).get_json()
     assert replies[0] == {"recipient_id": "r1", "text": "收到：你好"}
     assert replies[1]["buttons"] == [{"title": "我要认证", "payload": "/start_certification"}]
+    assert replies[2]["custom"] == {"link": "https://example.org/app"}  # a link is kept
     sent = rasa.received[-1]
     assert sent["sender"] == "rest:r1" and sent["metadata"] == {"region": "610102"}
+    # a number typed back means that button, as it does on the embedded engine
+    client.post("/webhooks/rest/webhook", json={"sender": "r1", "message": "1"})
+    assert rasa.received[-1]["message"] == "/start_certification"
+    long_text = "我" * 2500
+    client.post("/webhooks/rest/webhook", json={"sender": "r1", "message": long_text})
+    assert len(rasa.received[-1]["message"]) == 2000
     parse = client.post("/model/parse", json={"text": "你好"}).get_json()
     assert parse["intent"]["name"] == "greet"
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from nlu.entities import RELATION_SYNONYMS, extract_entities, id_checksum_ok, region_codes
+from nlu.entities import (
+    RELATION_SYNONYMS,
+    extract_entities,
+    id_checksum_ok,
+    region_codes,
+)
+from nlu.jieba_dictionary import DICTIONARY, dictionary_text, word_spans
 from tests.support import CATALOGUE_FAQ_INTENTS, CATALOGUE_TASK_INTENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +76,26 @@ def test_annotations_agree_with_the_embedded_extractor(training_data):
         if annotated != extracted:
             disagreements.append((example.text, annotated, extracted))
     assert not disagreements
+
+
+def test_annotations_cover_whole_words_as_rasas_jieba_tokenizer_cuts_them(training_data):
+    """`rasa data validate` warns of (and DIET mislearns) an entity that cuts a word: 妈 in 我妈."""
+    cut = []
+    for example in training_data.examples:
+        words = word_spans(example.text)
+        starts, ends = {s for s, _ in words}, {e for _, e in words}
+        for entity in example.entities:
+            if entity["start"] not in starts or entity["end"] not in ends:
+                cut.append((example.text, example.text[entity["start"] : entity["end"]]))
+    assert not cut
+
+
+def test_jieba_dictionary_is_generated_from_the_tables():
+    # jieba does not care about the order of the lines (nor does a trained model)
+    committed = DICTIONARY.read_text(encoding="utf-8").splitlines()
+    assert sorted(committed) == sorted(dictionary_text().splitlines()), (
+        "run: python -m nlu.jieba_dictionary"
+    )
 
 
 def test_synonyms_match_the_embedded_tables(training_data):
