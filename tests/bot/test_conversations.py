@@ -135,7 +135,6 @@ def test_a_region_without_photo_review_refuses_a_photo_and_offers_what_works(cha
     assert {"刷脸认证", "上门认证"} <= set(buttons_of(replies))
 
 
-@rasa_differs("DIET takes the request typed at the name prompt for an answer")
 def test_someone_already_certified_is_not_asked_for_a_photo(chat):
     name, id_number = ident("DEMO0009")  # Jiangxi, certified this year
     chat.say(f"我叫{name}身份证{id_number}我要认证")
@@ -154,6 +153,7 @@ def test_form_asks_for_name_then_id_and_rejects_a_wrong_checksum(chat):
     assert "认证方式" in text_of(chat.say(id_number))
 
 
+@rasa_differs("DIET does not classify a bare name (李四) as inform")
 def test_id_not_in_roster_says_what_to_check(chat):
     chat.say("我要认证")
     chat.say("李四")
@@ -226,6 +226,7 @@ def test_several_bound_people_get_who_buttons_and_a_tap_answers_for_that_person(
     assert "张建军" in reply and "上次认证" in reply
 
 
+@rasa_differs("the waiting-for-a-person messages run in the embedded engine only (issue 10)")
 def test_handoff_waits_for_a_person_then_is_silent_until_staff_release_it(app, chat):
     asked = text_of(chat.say("转人工"))
     assert "已为您转接人工服务" in asked and "12333" in asked
@@ -248,12 +249,14 @@ def test_handoff_waits_for_a_person_then_is_silent_until_staff_release_it(app, c
     assert "人呢" in said and "你好？" in said  # kept for the staff user
 
 
+@rasa_differs("the waiting-for-a-person messages run in the embedded engine only (issue 10)")
 def test_asking_the_bot_for_something_leaves_the_queue(app, chat):
     chat.say("转人工")
     replies = text_of(chat.say("我要认证"))
     assert "退出人工排队" in replies and "姓名" in replies
 
 
+@rasa_differs("the waiting-for-a-person messages run in the embedded engine only (issue 10)")
 def test_an_untaken_request_times_out_at_the_next_message(app, chat):
     import datetime as dt
 
@@ -280,6 +283,7 @@ def _take(app, conversation_id: str) -> None:
         handoffs.take(session, officer, handoff.public_id)
 
 
+@rasa_differs("the waiting-for-a-person messages run in the embedded engine only (issue 10)")
 def test_a_photo_sent_while_a_human_has_the_conversation_is_not_kept(app, chat):
     chat.say("转人工")
     waiting = text_of(chat.send_photo((FACES / "obama.jpg").read_bytes()))
