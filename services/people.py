@@ -95,19 +95,15 @@ def person_file(
     return PersonFile(
         person=person,
         standing=assess(person, today),
-        certifications=list(
-            session.scalars(
-                select(CertificationRecord)
-                .where(CertificationRecord.person_id == person.id)
-                .order_by(CertificationRecord.certified_at.desc())
-            )
+        certifications=_of_person(
+            session, person, CertificationRecord, CertificationRecord.certified_at.desc()
         ),
-        payment_changes=list(
-            session.scalars(
-                select(PaymentStatusChange)
-                .where(PaymentStatusChange.person_id == person.id)
-                .order_by(PaymentStatusChange.effective_on.desc(), PaymentStatusChange.id.desc())
-            )
+        payment_changes=_of_person(
+            session,
+            person,
+            PaymentStatusChange,
+            PaymentStatusChange.effective_on.desc(),
+            PaymentStatusChange.id.desc(),
         ),
         accounts=[
             (account, relation)
@@ -118,21 +114,14 @@ def person_file(
                 .order_by(Binding.created_at)
             ).all()
         ],
-        reviews=list(
-            session.scalars(
-                select(PhotoReview)
-                .where(PhotoReview.person_id == person.id)
-                .order_by(PhotoReview.submitted_at.desc())
-            )
-        ),
-        visits=list(
-            session.scalars(
-                select(HomeVisitRequest)
-                .where(HomeVisitRequest.person_id == person.id)
-                .order_by(HomeVisitRequest.created_at.desc())
-            )
-        ),
+        reviews=_of_person(session, person, PhotoReview, PhotoReview.submitted_at.desc()),
+        visits=_of_person(session, person, HomeVisitRequest, HomeVisitRequest.created_at.desc()),
     )
+
+
+def _of_person(session: Session, person: Person, model, *order) -> list:
+    """The person's rows of one kind (certifications, reviews, …), newest first."""
+    return list(session.scalars(select(model).where(model.person_id == person.id).order_by(*order)))
 
 
 def mask_external_id(external_id: str) -> str:
