@@ -148,3 +148,17 @@ def redis_prefix(redis_url):
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through Playwright (a missing one: see find_chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support import CHROMIUM_ARGS, find_chromium
+
+    executable = find_chromium()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests import support
-from tests.support import CHROMIUM_ARGS, find_chromium
+from tests.support import find_chromium
 
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -30,17 +30,6 @@ PHONE = {
 }
 SCREENSHOT = Path("/tmp/webchat.png")
 TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = find_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

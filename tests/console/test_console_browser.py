@@ -34,10 +34,8 @@ from tests.channels.wechat_standin import (
     wait_for_threads,
 )
 from tests.support import (
-    CHROMIUM_ARGS,
     PASSWORD,
     empty_tables,
-    find_chromium,
     fixture_bytes,
     make_person,
     make_review,
@@ -48,17 +46,6 @@ SHOTS = Path("/tmp/console-shots")
 OFFICE_PC = {"viewport": {"width": 1440, "height": 900}, "locale": "zh-CN"}
 TIMEOUT_MS = 20_000
 MORNING = dt.datetime(2026, 12, 1, 0, 30)  # 08:30 in Beijing
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = find_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
