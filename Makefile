@@ -15,6 +15,7 @@ run: $(BIN)/pension
 
 test: $(BIN)/pension
 	scripts/ensure-chromium
+	scripts/ensure-nginx
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -84,6 +84,10 @@ class DedupeStore(Protocol):
 class RateLimiter(Protocol):
     def allow(self, key: str, limit: int, per_seconds: float) -> bool: ...
 
+    def exceeded(self, key: str, limit: int) -> bool:
+        """Whether ``key`` has used up ``limit`` in its current window (counts nothing)."""
+        ...
+
 
 class InboxStore(Protocol):
     """Per-sender queues, oldest first: Alipay's inbound messages, the web chat's outbox."""
@@ -273,6 +277,11 @@ class MemoryRateLimiter:
             window[0] += 1
             return window[0] <= limit
 
+    def exceeded(self, key: str, limit: int) -> bool:
+        with self._windows.mutex:
+            window = self._windows.get(key, time.monotonic())
+            return window is not None and window[0] >= limit
+
 
 # --------------------------------------------------------------------------- redis
 
@@ -418,6 +427,11 @@ return count
         with _redis_errors():
             count = self._count(keys=[self._key(key)], args=[_milliseconds(per_seconds)])
         return int(count) <= limit
+
+    def exceeded(self, key: str, limit: int) -> bool:
+        with _redis_errors():
+            count = self._client.get(self._key(key))
+        return count is not None and int(count) >= limit
 
 
 class RedisInboxStore(_RedisStore):

@@ -43,6 +43,9 @@ DEFAULTS: dict[str, object] = {
     "ALIPAY_SERVER_URL": None,
     "ALIPAY_MEDIA_URL": None,  # default: https://openfile.alipay.com/chat/multimedia.do
     "ALIPAY_GATEWAY_PATH": None,  # default: /alipay/gateway
+    "ALIPAY_SIGNATURE_FAILURES_PER_MINUTE": 20,  # per client; then 429 without RSA work
+    # Proxies whose X-Forwarded-For is believed ("127.0.0.1" behind deploy/nginx.conf).
+    "TRUSTED_PROXIES": None,
     "STAFF_HOURS": "1-5 08:30-12:00,14:30-17:30",  # when staff answer handed-off conversations
     "HANDOFF_WAIT_MINUTES": 30,  # an untaken handoff request times out after this
     "CONSOLE_IDLE_MINUTES": 30,  # a console session idle this long ends
@@ -52,6 +55,7 @@ _INT_KEYS = {
     "MAX_CONTENT_LENGTH",
     "CONVERSATION_TTL_SECONDS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
+    "ALIPAY_SIGNATURE_FAILURES_PER_MINUTE",
     "HANDOFF_WAIT_MINUTES",
     "CONSOLE_IDLE_MINUTES",
 }

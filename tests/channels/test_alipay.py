@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import pytest
 import redis
 from alipay.aop.api.util import WebUtils
+from alipay.aop.api.util.SignatureUtils import sign_with_rsa2, verify_with_rsa
 
 from bot.messages import BotMessage, Button
 from channels import alipay_transport
@@ -26,8 +27,11 @@ from channels.alipay import (
     AlipayChannel,
     AlipayError,
     AlipayKeys,
+    rsa2_sign,
+    rsa2_verify,
 )
 from channels.inbound import sorry_text
+from channels.remote import client_address, trusted_networks
 from pension import create_app
 from pension.jobs import InlineQueue
 from tests import support
@@ -333,6 +337,20 @@ def test_the_standin_and_the_sdk_check_each_others_signatures(keys, standin):
     assert standin.texts_to(sender) == ["应答签名对不上"]  # sent, but the answer was refused
 
 
+@pytest.mark.parametrize("charset", ["utf-8", "gbk"])
+def test_our_rsa2_signature_is_the_sdks_byte_for_byte(keys, charset):
+    loaded = AlipayKeys.load(pkcs8_b64(keys.app), keys.alipay_public)
+    content = "biz_content=<XML><Content>王秀兰 认证</Content></XML>&charset=GBK&sign_type=RSA2"
+    ours = rsa2_sign(loaded.signer, content.encode(charset))
+    assert ours == sign_with_rsa2(loaded.app_private_key, content, charset)
+    # … and the SDK's verifier accepts what ours signed, ours what Alipay's key signed.
+    assert verify_with_rsa(loaded.app_public_key, content.encode(charset), ours)
+    alipay_keys = AlipayKeys.load(pkcs8_b64(keys.alipay), keys.app_public)
+    assert rsa2_verify(alipay_keys.verifier, content.encode(charset), ours)
+    assert not rsa2_verify(alipay_keys.verifier, content.encode(charset) + b"x", ours)
+    assert not rsa2_verify(alipay_keys.verifier, content.encode(charset), "not base64!")
+
+
 # --------------------------------------------------------------------------- activation
 
 
@@ -368,6 +386,65 @@ def test_verifygw_with_a_forged_signature_gets_the_signed_failure_reply(client, 
         "<success>false</success><error_code>VERIFY_FAILED</error_code>"
         f"<biz_content>{keys.app_public}</biz_content>"
     )
+
+
+def forged_from(client, standin, address: str, forwarded_for: str | None = None):
+    body = standin.gateway_body(check_xml(), service="alipay.service.check", key=new_key())
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return client.post(
+        GATEWAY,
+        data=body,
+        content_type=FORM,
+        headers=headers,
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_after_20_bad_signatures_a_minute_a_client_gets_a_bare_429(client, keys, standin):
+    forger, other = "203.0.113.7", "203.0.113.8"
+    for _ in range(20):
+        assert is_failure_reply(forged_from(client, standin, forger), keys)
+    refused = forged_from(client, standin, forger)
+    assert refused.status_code == 429
+    assert b"<sign>" not in refused.get_data()  # no RSA work spent on the forger
+    # Rotating X-Forwarded-For does not help: it is believed from trusted proxies only.
+    assert forged_from(client, standin, forger, forwarded_for="198.51.100.1").status_code == 429
+    # Another client is still answered, valid notifies from it handled.
+    assert is_failure_reply(forged_from(client, standin, other), keys)
+    sender = new_user_id()
+    body = standin.gateway_body(notify_xml(sender, "text", content="你好"))
+    response = client.post(
+        GATEWAY, data=body, content_type=FORM, environ_base={"REMOTE_ADDR": other}
+    )
+    assert "ack" in signed_reply(response, keys)
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_the_forwarded_client(gw, client, standin):
+    channel = gw.extensions["alipay"]
+    proxy, forger = "10.0.0.5", "198.51.100.23"
+    channel.trusted_proxies = trusted_networks("10.0.0.0/8")
+    try:
+        for _ in range(20):
+            forged_from(client, standin, proxy, forwarded_for=f"1.2.3.4, {forger}")
+        assert forged_from(client, standin, proxy, f"{forger}").status_code == 429
+        assert forged_from(client, standin, proxy, "198.51.100.24").status_code == 200
+    finally:
+        channel.trusted_proxies = ()
+
+
+@pytest.mark.parametrize(
+    "remote, forwarded, client",
+    [
+        ("203.0.113.1", "9.9.9.9", "203.0.113.1"),  # untrusted caller: header ignored
+        ("127.0.0.1", "9.9.9.9", "9.9.9.9"),
+        ("127.0.0.1", "9.9.9.9, 10.1.1.1, 127.0.0.1", "9.9.9.9"),  # proxies skipped
+        ("127.0.0.1", "spoofed, 9.9.9.9", "9.9.9.9"),  # the caller's own hops are not read
+        ("127.0.0.1", "not-an-address", "not-an-address"),
+        ("127.0.0.1", None, "127.0.0.1"),
+    ],
+)
+def test_the_client_address_sees_through_trusted_proxies_only(remote, forwarded, client):
+    assert client_address(remote, forwarded, trusted_networks("127.0.0.1,10.0.0.0/8")) == client
 
 
 # --------------------------------------------------------------------------- messages
