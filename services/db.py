@@ -6,8 +6,13 @@ from the Alembic migrations in ``services/migrations``.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 
@@ -15,11 +20,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+log = logging.getLogger(__name__)
 
 
 class SchemaBehind(RuntimeError):
@@ -42,8 +49,80 @@ def normalise_url(url: str) -> str:
 
 
 # A stalled or unreachable PostgreSQL must turn into a quick, honest 503, not a hung request.
-CONNECT_TIMEOUT_SECONDS = 3
+CONNECT_TIMEOUT_SECONDS = 2  # libpq's smallest useful value; the whole start-up, per address
 POOL_TIMEOUT_SECONDS = 3
+PING_TIMEOUT_SECONDS = 1.0  # a pooled connection that does not answer SELECT 1 in this is cut
+STALL_MARGIN_SECONDS = 1.0  # beyond the statement timeout: the server would have answered
+# libpq's own guards against a dead network path (the OS defaults wait 2 hours / ~15 minutes):
+# keepalive probes on an idle socket, and tcp_user_timeout for data sent but never acknowledged.
+LIBPQ_OPTIONS = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
+
+
+class StallGuard:
+    """Cuts the socket of a PostgreSQL call that has not answered by its deadline.
+
+    libpq has no client-side limit on a query: a server (or a proxy, or a NAT box) that keeps
+    the TCP connection open but stops answering leaves the caller waiting for the OS — TCP
+    keepalives are acknowledged by whoever holds the socket, so they do not help. One daemon
+    thread per database watches the calls in flight; at the deadline it shuts the socket down,
+    libpq reports the connection lost, SQLAlchemy discards it and the caller gets an
+    ``OperationalError`` (a 503), seconds after the stall began.
+    """
+
+    TICK_SECONDS = 0.1
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._watched: dict[int, tuple[float, object]] = {}
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def watch(self, dbapi_connection, seconds: float) -> Iterator[None]:
+        self.start(dbapi_connection, seconds)
+        try:
+            yield
+        finally:
+            self.stop(dbapi_connection)
+
+    def start(self, dbapi_connection, seconds: float) -> None:
+        with self._mutex:
+            self._watched[id(dbapi_connection)] = (time.monotonic() + seconds, dbapi_connection)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="db-stall", daemon=True)
+                self._thread.start()
+
+    def stop(self, dbapi_connection) -> None:
+        with self._mutex:
+            self._watched.pop(id(dbapi_connection), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK_SECONDS)
+            now = time.monotonic()
+            with self._mutex:
+                late = [(key, conn) for key, (due, conn) in self._watched.items() if due <= now]
+                for key, _ in late:
+                    del self._watched[key]
+            for _, conn in late:
+                _cut(conn)
+
+
+def _cut(dbapi_connection) -> None:
+    """Shut the libpq socket down (a duplicate descriptor: libpq still owns and closes its own)."""
+    try:
+        descriptor = os.dup(dbapi_connection.pgconn.socket)
+    except Exception:  # noqa: BLE001 — already closed: nothing left to cut
+        return
+    log.error("PostgreSQL did not answer in time: connection cut")
+    with socket.socket(fileno=descriptor) as stalled, suppress(OSError):
+        stalled.shutdown(socket.SHUT_RDWR)
 
 
 class Database:
@@ -51,13 +130,18 @@ class Database:
         """``statement_timeout_ms`` bounds every statement (PostgreSQL): set it for the web
         service, where a request must answer within seconds; batch commands leave it off."""
         self.url = normalise_url(url)
-        if self.url.startswith("postgresql"):
+        postgres = self.url.startswith("postgresql")
+        if postgres:
             engine_options.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
-            engine_options.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_SECONDS})
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, **engine_options)
+            engine_options.setdefault("connect_args", dict(LIBPQ_OPTIONS))
+        # PostgreSQL: the pessimistic ping is ours (_ping_on_checkout), under the stall guard.
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=not postgres, **engine_options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        elif statement_timeout_ms:
+        else:
+            self.stall_guard = StallGuard()
+            _guard_against_stalls(self.engine, self.stall_guard, statement_timeout_ms)
+        if self.engine.dialect.name != "sqlite" and statement_timeout_ms:
             event.listen(self.engine, "connect", _statement_timeout(statement_timeout_ms))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._schema_ok = False
@@ -113,6 +197,38 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # concurrent readers while a worker writes
     cursor.close()
+
+
+def _guard_against_stalls(engine: Engine, guard: StallGuard, statement_timeout_ms) -> None:
+    """Pings on checkout within :data:`PING_TIMEOUT_SECONDS`; statements (web service only,
+    where ``statement_timeout`` bounds them on the server) within that plus a margin."""
+
+    @event.listens_for(engine, "checkout")
+    def _ping_on_checkout(dbapi_connection, _record, _proxy) -> None:
+        try:
+            with guard.watch(dbapi_connection, PING_TIMEOUT_SECONDS):
+                engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 — dead or stalled: the pool reconnects
+            raise exc.DisconnectionError(f"connection failed its ping: {error}") from error
+
+    if not statement_timeout_ms:
+        return
+    seconds = statement_timeout_ms / 1000 + STALL_MARGIN_SECONDS
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _watch(connection, _cursor, _statement, _parameters, _context, _many) -> None:
+        guard.start(connection.connection.dbapi_connection, seconds)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _unwatch(connection, _cursor, _statement, _parameters, _context, _many) -> None:
+        guard.stop(connection.connection.dbapi_connection)
+
+    @event.listens_for(engine, "handle_error")
+    def _unwatch_failed(context) -> None:
+        cursor = getattr(context, "cursor", None)
+        dbapi = getattr(cursor, "connection", None)  # psycopg: the cursor's connection
+        if dbapi is not None:
+            guard.stop(dbapi)
 
 
 def _statement_timeout(milliseconds: int):
