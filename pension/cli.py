@@ -26,7 +26,8 @@ from pension.runtime import add_dialogue, build_runtime, prepare_database
 from pension.settings import SettingsError, load_settings
 from services.db import Database, SchemaBehind
 
-GUNICORN_TIMEOUTS = ["--timeout", "30", "--graceful-timeout", "30", "--keep-alive", "5"]
+# Worker class, threads and timeouts: pension/gunicorn_conf.py (deploy/gunicorn.conf.py too).
+GUNICORN_CONFIG = "python:pension.gunicorn_conf"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,9 +89,8 @@ def serve(host: str, port: int, workers: int) -> None:
         workers = 1
         click.echo("embedded mode (one process, in-memory stores)")
     click.echo(f"gunicorn, {workers} worker(s), http://{host}:{port}/  — Ctrl+C to stop")
-    # Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT seconds for its answer.
-    options = ["-w", str(workers), "-k", "gthread", "--threads", "32", *GUNICORN_TIMEOUTS]
-    os.execv(gunicorn, [gunicorn, *options, "-b", f"{host}:{port}", "pension.wsgi:app"])
+    options = ["-c", GUNICORN_CONFIG, "-w", str(workers), "-b", f"{host}:{port}"]
+    os.execv(gunicorn, [gunicorn, *options, "pension.wsgi:app"])
 
 
 @main.command("import-roster")
