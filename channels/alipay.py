@@ -33,6 +33,11 @@ Ordering: every notify of one sender is appended to that sender's inbox (a Redis
 deque in memory); a drain job holds the sender's inbox lock and handles the inbox front to back,
 so one sender's messages are handled in order while other senders' jobs run in parallel.
 
+Nothing is dropped when the database fails: a drain job takes a message out of the inbox only
+while the database answers, and otherwise waits (1, 2, 5 … 30 s) and hands over to a new job,
+the messages kept in the inbox — answered when the database is back. (With Redis, the inbox
+lives as long as Redis keeps its data: run it with persistence, see the README.)
+
 Photos: an image notify carries a media id. The worker downloads the photo with the life
 account multimedia download (``alipay.mobile.public.multimedia.download``, a signed GET to
 ``ALIPAY_MEDIA_URL``, by default ``https://openfile.alipay.com/chat/multimedia.do``, answering
@@ -52,6 +57,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -82,6 +88,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_xml
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.messages import UserMessage
 from bot.stores import InboxStore, LockTimeout, MemoryInboxStore, Stores
@@ -114,6 +121,8 @@ MAX_PENDING = 50  # a sender's inbox beyond this is a flood: further notifies ar
 INBOX_TTL_SECONDS = 24 * 3600
 DRAIN_LOCK_SECONDS = 300  # an inbox lock outlives a crashed worker by at most this
 DRAIN_BATCH_SECONDS = 60  # a drain job hands over (re-enqueues itself) after this long
+# While the database is out of reach a drain job waits (backing off), the messages kept.
+DATABASE_RETRY_SECONDS = (1, 2, 5, 10, 20, 30)
 HTTP_TIMEOUT_SECONDS = 15
 SIGNATURE_FAILURES_PER_MINUTE = 20  # per client address; then a plain 429, no RSA work at all
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -600,7 +609,9 @@ def drain_inbox(runtime, sender: str) -> None:
             f"{CHANNEL}-inbox:{sender}", timeout=DRAIN_LOCK_SECONDS, blocking_timeout=0
         ):
             deadline = time.monotonic() + DRAIN_BATCH_SECONDS
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and channel.inbox.size(sender):
+                if not _database_reachable(runtime, deadline):
+                    break  # the messages stay in the inbox for the next job
                 item = channel.inbox.pop(sender)
                 if item is None:
                     break
@@ -609,6 +620,25 @@ def drain_inbox(runtime, sender: str) -> None:
         return
     if channel.inbox.size(sender):
         runtime.jobs.enqueue(drain_inbox, sender)
+
+
+def _database_reachable(runtime, deadline: float) -> bool:
+    """Wait, backing off, until the database answers; False when the job's time runs out first.
+
+    A message handled while the database is down would only get an apology and be gone: it is
+    left in the inbox (Redis) instead, and answered properly once the database is back."""
+    waits = itertools.chain(DATABASE_RETRY_SECONDS, itertools.repeat(DATABASE_RETRY_SECONDS[-1]))
+    for wait in waits:
+        try:
+            runtime.database.ping()
+            return True
+        except SQLAlchemyError as error:
+            reason = str(error).splitlines()[0][:120]
+        if time.monotonic() + wait > deadline:
+            return False
+        log.warning("alipay: database unavailable (%s); retrying in %s s", reason, wait)
+        time.sleep(wait)
+    return False
 
 
 def _message(sender: str, item: dict, photo: bytes | None) -> UserMessage:

@@ -54,7 +54,7 @@ class TcpProxy:
         self._forwarding.set()
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
+            _close(listener)  # shutdown first: close alone leaves a blocked accept() running
         with self._mutex:
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:

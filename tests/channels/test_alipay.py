@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import redis
@@ -49,6 +49,7 @@ from tests.channels.alipay_standin import (
     read_reply,
     spki_b64,
 )
+from tests.tcp_proxy import TcpProxy
 
 GATEWAY = "/alipay/gateway"
 FORM = GATEWAY_FORM
@@ -600,6 +601,60 @@ def test_a_notify_whose_job_cannot_be_queued_gets_503_and_alipays_retry_delivers
     assert "ack" in signed_reply(post(client, body), keys)  # Alipay's retry, deduplicated
     jobs.join()
     assert [m.text for m in gw.extensions["engine"].of(sender)] == ["重试"]
+
+
+@pytest.fixture
+def db_proxy(postgres_url):
+    parts = urlsplit(postgres_url)
+    with TcpProxy(parts.hostname, parts.port or 5432) as proxy:
+        yield (
+            proxy,
+            postgres_url.replace(f"@{parts.hostname}:{parts.port}", f"@127.0.0.1:{proxy.port}", 1),
+        )
+
+
+@pytest.fixture
+def app_through_proxy(db_proxy, postgres_database, module_redis, keys, standin, tmp_path):
+    """An app whose database is reached through a TCP proxy the test can stop."""
+    app = create_app(
+        {
+            "DATABASE_URL": db_proxy[1],
+            "REDIS_URL": module_redis[0],
+            "REDIS_PREFIX": module_redis[1],
+            "SECRET_KEY": "test",
+            "AUTO_MIGRATE": False,
+            "LOAD_DEMO_ROSTER": False,
+            "PHOTO_DIR": str(tmp_path / "photos"),
+            "TESTING": True,
+            **alipay_settings(keys, standin),
+        }
+    )
+    app.extensions["engine"] = RecordingEngine()
+    app.extensions["jobs"] = RecordingQueue(app.extensions["runtime"])
+    yield app
+    app.extensions["jobs"].pool.shutdown(wait=True)
+    app.extensions["db"].dispose()
+
+
+def test_a_notify_while_the_database_is_down_is_kept_and_answered_when_it_is_back(
+    app_through_proxy, db_proxy, standin, keys
+):
+    proxy, app = db_proxy[0], app_through_proxy
+    client, engine, sender = app.test_client(), app.extensions["engine"], new_user_id()
+    assert "ack" in signed_reply(
+        post(client, standin.gateway_body(notify_xml(sender, "text", content="第一句"))), keys
+    )
+    standin.wait_for_sends(1)
+    proxy.stop()  # PostgreSQL out of reach (only through this proxy: the server keeps running)
+    body = standin.gateway_body(notify_xml(sender, "text", content="数据库断了", msg_id="m-db-1"))
+    assert "ack" in signed_reply(post(client, body), keys)
+    time.sleep(2.5)
+    assert [m.text for m in engine.of(sender)] == ["第一句"]  # not handled into an apology
+    proxy.start()
+    app.extensions["jobs"].join(timeout=60)
+    assert [m.text for m in engine.of(sender)] == ["第一句", "数据库断了"]
+    replies = standin.texts_to(sender)
+    assert [r for r in replies if "数据库断了" in r] and len(replies) == 2, replies
 
 
 # --------------------------------------------------------------------------- bad input
