@@ -9,6 +9,10 @@
   all at once — each fetch invalidates the previous token after a few minutes.
 * ``WECHAT_API_BASE_URL`` (default ``https://api.weixin.qq.com/cgi-bin/``) points the client at
   a stand-in server in tests and benchmarks.
+* WeChat out of reach (no connection, a timeout, HTTP 5xx, errcode -1 "system busy") is told
+  apart from a refusal: :func:`send_parts` hands back what was not sent and
+  :func:`download_media` raises :class:`ApiUnreachable`, so the jobs in
+  :mod:`channels.wechat_jobs` try again later instead of losing the message.
 """
 
 from __future__ import annotations
@@ -49,6 +53,20 @@ MENU = {
 
 class MediaUnavailable(Exception):
     """The photo could not be downloaded (expired, unknown, too large, not an image)."""
+
+
+class ApiUnreachable(Exception):
+    """WeChat's API did not answer: worth trying again later (the photo, the message wait)."""
+
+
+SYSTEM_BUSY = -1  # errcode: "系统繁忙，此时请开发者稍候再试"
+
+
+def unreachable(error: Exception) -> bool:
+    """No connection, a timeout, HTTP 5xx (wechatpy: errcode None) or WeChat busy."""
+    if isinstance(error, requests.RequestException):
+        return True
+    return isinstance(error, WeChatClientException) and error.errcode in (None, SYSTEM_BUSY)
 
 
 class OfficialAccountClient(WeChatClient):
@@ -185,8 +203,14 @@ class WeChatOutbound:
         self.runtime = runtime
 
     def deliver(self, recipient, messages) -> None:
-        if send_texts(self.runtime, recipient.external_id, render_texts(messages)) == "failed":
-            raise DeliveryFailed(f"WeChat message to {masked(recipient.external_id)} not sent")
+        from channels.wechat_jobs import deliver_later
+
+        openid = recipient.external_id
+        status, unsent = send_parts(self.runtime, openid, render_texts(messages))
+        if status == "unreachable" and deliver_later(self.runtime, openid, unsent, attempt=0):
+            return  # a job sends the rest when WeChat answers again
+        if status in {"failed", "unreachable"}:
+            raise DeliveryFailed(f"WeChat message to {masked(openid)} not sent")
 
 
 def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
@@ -217,31 +241,41 @@ def send_texts(runtime, openid: str, texts: list[str]) -> str:
 
     Returns ``"custom"`` when all went out, ``"template"`` when the 48-hour window was closed
     and a template message went instead, ``"failed"`` otherwise (logged, never raised: a
-    background job has nobody to raise to, and retrying could send a reply twice).
+    background job has nobody to raise to). To try again what WeChat did not receive, use
+    :func:`send_parts` (the jobs do).
     """
+    status, _ = send_parts(runtime, openid, texts)
+    return "failed" if status == "unreachable" else status
+
+
+def send_parts(runtime, openid: str, texts: list[str]) -> tuple[str, list[str]]:
+    """:func:`send_texts`, and the parts not sent: ``("unreachable", unsent)`` when WeChat
+    could not be reached — every part before them went out, exactly once."""
     client = client_for(runtime)
     parts = [part for text in texts for part in split_text(text)]
     for number, part in enumerate(parts):
         try:
             client.message.send_text(openid, part)
-        except WeChatClientException as error:
-            if error.errcode in OUT_OF_WINDOW_ERRCODES:
-                log.info(
-                    "customer-service window closed for %s (errcode %s); sending a template",
-                    masked(openid),
-                    error.errcode,
-                )
-                return (
-                    "template" if send_template_notice(runtime, openid, parts[number]) else "failed"
-                )
-            log.error(
-                "customer-service message to %s failed: errcode %s", masked(openid), error.errcode
-            )
-            return "failed"
-        except requests.RequestException as error:
-            log.error("customer-service message to %s failed: %s", masked(openid), error)
-            return "failed"
-    return "custom"
+        except (WeChatClientException, requests.RequestException) as error:
+            if not unreachable(error):
+                return _refused(runtime, openid, parts[number], error), []
+            log.warning("WeChat unreachable sending to %s: %s", masked(openid), _reason(error))
+            return "unreachable", parts[number:]
+    return "custom", []
+
+
+def _refused(runtime, openid: str, part: str, error: Exception) -> str:
+    """WeChat answered no: a template outside the 48-hour window, else ``"failed"``."""
+    errcode = getattr(error, "errcode", None)
+    if errcode in OUT_OF_WINDOW_ERRCODES:
+        log.info(
+            "customer-service window closed for %s (errcode %s); sending a template",
+            masked(openid),
+            errcode,
+        )
+        return "template" if send_template_notice(runtime, openid, part) else "failed"
+    log.error("customer-service message to %s failed: errcode %s", masked(openid), errcode)
+    return "failed"
 
 
 def template_data(text: str, now: dt.datetime | None = None) -> dict:
@@ -275,7 +309,7 @@ def send_template_notice(runtime, openid: str, text: str) -> bool:
 
 
 def _reason(error: Exception) -> str:
-    if isinstance(error, WeChatClientException):
+    if isinstance(error, WeChatClientException) and error.errcode is not None:
         return f"errcode {error.errcode}"
     return error.__class__.__name__
 
@@ -285,6 +319,8 @@ def download_media(runtime, media_id: str) -> bytes:
     try:
         response = client_for(runtime).media.download(media_id)
     except (WeChatClientException, requests.RequestException) as error:
+        if unreachable(error):
+            raise ApiUnreachable(_reason(error)) from error
         raise MediaUnavailable(_reason(error)) from error
     if not isinstance(response, requests.Response):
         raise MediaUnavailable("WeChat sent JSON instead of a file")

@@ -7,6 +7,10 @@
   enqueues :func:`deliver_replies`.
 * :func:`deliver_replies` and :func:`process_image` are job functions (``queue.enqueue``): on an
   RQ worker when ``REDIS_URL`` is set, on the thread pool otherwise.
+* WeChat's API out of reach: the photo's download, or the messages not yet sent, are tried
+  again later (``queue.enqueue_in``) after 5 s, 15 s, 1 min, 5 min, 15 min, 1 h, 3 h and 6 h
+  (``WECHAT_RETRY_SECONDS``): when WeChat answers again the user gets the answer — or the
+  apology — that was owed. Parts already sent are not sent again.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from bot.messages import UserMessage
 from channels.inbound import answer, record_inbound, render_texts, sorry_text
 from channels.wechat_api import (
     MAX_TEXT_BYTES,
+    ApiUnreachable,
     MediaUnavailable,
     download_media,
     masked,
-    send_texts,
+    send_parts,
 )
 from channels.wechat_state import state_for
 
@@ -33,6 +38,29 @@ ORDER_WAIT = 15.0  # seconds a message waits for the sender's previous one befor
 ENGINE_SLOTS = threading.BoundedSemaphore(8)  # engine turns at once per process (DB pool: 15)
 
 PHOTO_MISSING = "抱歉，照片没有收到。请再发一次照片；如果还不行，可以换个时间再试。"
+# Seconds between tries while WeChat's API is out of reach (about 10 hours in all: within the
+# 48-hour customer-service window and the 3 days WeChat keeps a photo).
+RETRY_SECONDS = (5, 15, 60, 300, 900, 3600, 3 * 3600, 6 * 3600)
+
+
+def retry_seconds(runtime) -> tuple[float, ...]:
+    """``WECHAT_RETRY_SECONDS`` ("5,15,60"), else :data:`RETRY_SECONDS`."""
+    setting = runtime.config.get("WECHAT_RETRY_SECONDS")
+    if not setting:
+        return RETRY_SECONDS
+    items = setting.split(",") if isinstance(setting, str) else setting
+    return tuple(float(item) for item in items)
+
+
+def _again_later(runtime, job, attempt: int, *args) -> bool:
+    """Enqueue ``job(*args, attempt=attempt + 1)`` after the next wait; False when all are used."""
+    waits = retry_seconds(runtime)
+    if attempt >= len(waits):
+        log.error("WeChat unreachable %d times: %s given up", attempt + 1, job.__name__)
+        return False
+    log.warning("WeChat unreachable: %s again in %s s", job.__name__, waits[attempt])
+    runtime.jobs.enqueue_in(waits[attempt], job, *args, attempt=attempt + 1)
+    return True
 
 
 def fits_passive(texts: list[str]) -> bool:
@@ -85,21 +113,43 @@ def run_message(
             done.set()
 
 
-def deliver_replies(runtime, openid: str, texts: list[str]) -> str:
-    """Job: send a late answer as customer-service messages (template outside the window)."""
-    return send_texts(runtime, openid, texts)
+def deliver_replies(runtime, openid: str, texts: list[str], attempt: int = 0) -> str:
+    """Job: send a late answer as customer-service messages (template outside the window);
+    what WeChat could not be reached for is sent again later."""
+    status, unsent = send_parts(runtime, openid, texts)
+    if status == "unreachable":
+        return "retrying" if deliver_later(runtime, openid, unsent, attempt) else "failed"
+    return status
+
+
+def deliver_later(runtime, openid: str, unsent: list[str], attempt: int) -> bool:
+    """Try :func:`deliver_replies` again for the parts WeChat did not get (False: given up)."""
+    return _again_later(runtime, deliver_replies, attempt, openid, unsent)
 
 
 def process_image(
-    runtime, openid: str, media_id: str, key: str, ticket: int, received_iso: str
+    runtime,
+    openid: str,
+    media_id: str,
+    key: str,
+    ticket: int,
+    received_iso: str,
+    attempt: int = 0,
 ) -> str:
     """Job: download a photo now (WeChat keeps it 3 days), hand it to the engine — which files
-    it for manual review — and send the answers as customer-service messages."""
+    it for manual review — and send the answers as customer-service messages. While WeChat is
+    out of reach the download is tried again later; the sender's later messages go ahead."""
     state = state_for(runtime)
     received_at = dt.datetime.fromisoformat(received_iso)
+    job = (openid, media_id, key, ticket, received_iso)
     try:
         try:
             image = download_media(runtime, media_id)
+        except ApiUnreachable as error:
+            log.warning("photo of %s not downloaded yet: %s", masked(openid), error)
+            if _again_later(runtime, process_image, attempt, *job):
+                return "retrying"
+            image = None
         except MediaUnavailable as error:
             log.warning("photo of %s could not be downloaded: %s", masked(openid), error)
             image = None
@@ -114,4 +164,4 @@ def process_image(
     finally:
         state.turn_done(openid, ticket)
     log.info("photo message %s of %s handled", key, masked(openid))
-    return send_texts(runtime, openid, texts) if texts else "nothing to send"
+    return deliver_replies(runtime, openid, texts) if texts else "nothing to send"

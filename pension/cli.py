@@ -174,7 +174,8 @@ def worker() -> None:
         raise click.UsageError("REDIS_URL is not set: without Redis, jobs run inside `serve`")
     _database(config).dispose()
     connection = redis.Redis.from_url(config["REDIS_URL"])
-    Worker([QUEUE_NAME], connection=connection).work(with_scheduler=False)
+    # The scheduler runs jobs enqueued for later (WeChat retries while its API is unreachable).
+    Worker([QUEUE_NAME], connection=connection).work(with_scheduler=True)
 
 
 @main.command("wechat-menu")

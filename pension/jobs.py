@@ -12,7 +12,9 @@ the dialogue engine: no Flask app is involved.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,12 @@ class InlineQueue:
 
     def enqueue(self, func, *args, **kwargs):
         return self.pool.submit(_run_logged, func, self.runtime, *args, **kwargs)
+
+    def enqueue_in(self, seconds: float, func, *args, **kwargs) -> None:
+        """Run the job after ``seconds`` (a timer thread; lost if the process stops)."""
+        timer = threading.Timer(seconds, self.enqueue, (func, *args), kwargs)
+        timer.daemon = True
+        timer.start()
 
 
 def _run_logged(func, runtime, *args, **kwargs):
@@ -52,6 +60,12 @@ class RedisQueue:
 
     def enqueue(self, func, *args, **kwargs):
         return self.queue.enqueue(WORKER_ENTRY, func, *args, **kwargs)
+
+    def enqueue_in(self, seconds: float, func, *args, **kwargs):
+        """Run the job after ``seconds``: kept in Redis, moved to the queue by the scheduler of
+        a ``pension worker`` (every worker runs one; they share it through a Redis lock)."""
+        delay = dt.timedelta(seconds=seconds)
+        return self.queue.enqueue_in(delay, WORKER_ENTRY, func, *args, **kwargs)
 
 
 def make_queue(runtime):

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, object] = {
     "WECHAT_TEMPLATE_ID": None,
     "WECHAT_API_BASE_URL": None,  # default: https://api.weixin.qq.com/cgi-bin/
     "WECHAT_REPLY_WAIT": 4.0,  # seconds a WeChat request waits for a passive reply (budget 5 s)
+    "WECHAT_RETRY_SECONDS": None,  # "5,15,60,…": waits while WeChat's API is unreachable
     "ALIPAY_APP_ID": None,
     "ALIPAY_APP_PRIVATE_KEY": None,
     "ALIPAY_PUBLIC_KEY": None,

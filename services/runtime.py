@@ -27,6 +27,10 @@ class JobQueue(Protocol):
 
     def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
+    def enqueue_in(
+        self, seconds: float, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any: ...
+
 
 @dataclass
 class Runtime:

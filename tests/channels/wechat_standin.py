@@ -67,7 +67,11 @@ class WeChatAPIStandIn:
             def do_POST(self):
                 standin._handle(self, "POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._handler = Handler
+        self._listen(0)
+
+    def _listen(self, port: int) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -83,6 +87,12 @@ class WeChatAPIStandIn:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def restart(self) -> None:
+        """Serve again on the same address after :meth:`stop` (WeChat back from an outage);
+        what it recorded and the media it holds are kept."""
+        self._listen(self.server.server_address[1])
+        self.start()
 
     def __enter__(self):
         return self.start()
@@ -339,11 +349,23 @@ class SpyEngine:
 
 
 def run_jobs(app) -> None:
-    """Work off the app's private RQ queue in this process (an RQ ``SimpleWorker``)."""
+    """Work off the app's private RQ queue in this process (an RQ ``SimpleWorker``); jobs
+    enqueued for later are moved to the queue once they are due (RQ's scheduler)."""
     from rq import SimpleWorker
 
     queue = app.extensions["jobs"].queue
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
+
+
+def run_jobs_until(app, predicate, timeout: float = 30.0) -> bool:
+    """:func:`run_jobs` again and again (retries come due) until ``predicate()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        run_jobs(app)
+        time.sleep(0.1)
+    return True
 
 
 def wait_for_threads(timeout: float = 20.0) -> None:
