@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, jsonify
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from bot.rasa_engine import RasaUnavailable
@@ -25,6 +26,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(LockTimeout)
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)  # every pooled connection busy (a stall being cut): wait
     def part_unavailable(error: Exception):
         # Redis, the database or a Rasa server is out of reach, or the sender's previous
         # message still holds the conversation: nothing was changed; try again shortly.

@@ -12,6 +12,7 @@ from wechat_standin import run_jobs, run_jobs_until
 from channels.inbound import render_texts
 from channels.wechat_api import SYSTEM_BUSY, send_texts
 from channels.wechat_jobs import deliver_replies
+from services.outbound import BotMessage, Recipient
 
 pytest_plugins = ["wechat_fixtures"]
 
@@ -73,3 +74,16 @@ def test_a_direct_send_still_reports_unreachable_as_failed(app, openid, standin)
     standin.stop()
     assert send_texts(app.extensions["runtime"], openid, ["你好"]) == "failed"
     standin.restart()
+
+
+def test_a_notice_to_a_wechat_user_while_wechat_is_unreachable_is_sent_when_it_is_back(
+    app, openid, standin
+):
+    runtime = app.extensions["runtime"]
+    standin.stop()
+    runtime.outbound.deliver(Recipient("wechat", openid), [BotMessage(text="您的照片已审核通过")])
+    outage(app)
+    standin.restart()
+    assert run_jobs_until(app, lambda: standin.sent_texts(openid))
+    run_jobs(app)
+    assert standin.sent_texts(openid) == ["您的照片已审核通过"]
