@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import redis
+from alipay.aop.api import DefaultAlipayClient as sdk_client
 from alipay.aop.api.util import WebUtils
 from alipay.aop.api.util.SignatureUtils import sign_with_rsa2, verify_with_rsa
 
@@ -344,6 +345,9 @@ def test_our_rsa2_signature_is_the_sdks_byte_for_byte(keys, charset):
     content = "biz_content=<XML><Content>王秀兰 认证</Content></XML>&charset=GBK&sign_type=RSA2"
     ours = rsa2_sign(loaded.signer, content.encode(charset))
     assert ours == sign_with_rsa2(loaded.app_private_key, content, charset)
+    # The SDK's client signs its own requests through the same OpenSSL code (the hook).
+    assert sdk_client.sign_with_rsa2 is alipay_transport.sign_with_rsa2
+    assert sdk_client.sign_with_rsa2(loaded.app_private_key, content, charset) == ours
     # … and the SDK's verifier accepts what ours signed, ours what Alipay's key signed.
     assert verify_with_rsa(loaded.app_public_key, content.encode(charset), ours)
     alipay_keys = AlipayKeys.load(pkcs8_b64(keys.alipay), keys.app_public)
