@@ -106,12 +106,11 @@ class StallGuard:
         while True:
             time.sleep(self.TICK_SECONDS)
             now = time.monotonic()
-            with self._mutex:
+            with self._mutex:  # held while cutting: a call that ends meanwhile is not cut late
                 late = [(key, conn) for key, (due, conn) in self._watched.items() if due <= now]
-                for key, _ in late:
+                for key, conn in late:
                     del self._watched[key]
-            for _, conn in late:
-                _cut(conn)
+                    _cut(conn)
 
 
 def _cut(dbapi_connection) -> None:
