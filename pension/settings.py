@@ -45,8 +45,9 @@ DEFAULTS: dict[str, object] = {
     "ALIPAY_MEDIA_URL": None,  # default: https://openfile.alipay.com/chat/multimedia.do
     "ALIPAY_GATEWAY_PATH": None,  # default: /alipay/gateway
     "ALIPAY_SIGNATURE_FAILURES_PER_MINUTE": 20,  # per client; then 429 without RSA work
-    # Proxies whose X-Forwarded-For is believed ("127.0.0.1" behind deploy/nginx.conf).
-    "TRUSTED_PROXIES": None,
+    # Proxies whose X-Forwarded-For is believed: this host's own (deploy/nginx.conf); a caller
+    # from outside cannot come from a loopback address. "" trusts none.
+    "TRUSTED_PROXIES": "127.0.0.1,::1",
     "STAFF_HOURS": "1-5 08:30-12:00,14:30-17:30",  # when staff answer handed-off conversations
     "HANDOFF_WAIT_MINUTES": 30,  # an untaken handoff request times out after this
     "CONSOLE_IDLE_MINUTES": 30,  # a console session idle this long ends

@@ -426,7 +426,7 @@ def test_after_20_bad_signatures_a_minute_a_client_gets_a_bare_429(client, keys,
 
 def test_behind_a_trusted_proxy_the_limit_counts_the_forwarded_client(gw, client, standin):
     channel = gw.extensions["alipay"]
-    proxy, forger = "10.0.0.5", "198.51.100.23"
+    proxy, forger, configured = "10.0.0.5", "198.51.100.23", channel.trusted_proxies
     channel.trusted_proxies = trusted_networks("10.0.0.0/8")
     try:
         for _ in range(20):
@@ -434,7 +434,7 @@ def test_behind_a_trusted_proxy_the_limit_counts_the_forwarded_client(gw, client
         assert forged_from(client, standin, proxy, f"{forger}").status_code == 429
         assert forged_from(client, standin, proxy, "198.51.100.24").status_code == 200
     finally:
-        channel.trusted_proxies = ()
+        channel.trusted_proxies = configured
 
 
 @pytest.mark.parametrize(
