@@ -11,7 +11,7 @@ silent while a human has taken the conversation over.
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 import json
 import logging
 import re
@@ -287,7 +287,7 @@ class EmbeddedEngine:
         scope = action_context.ActionContext(
             self.database, self.photo_dir, self.stores, self.clock, self.handoff_policy
         )
-        return asyncio.run(action_context.run_in(scope, self.executor.run(call)))
+        return run_now(action_context.run_in(scope, self.executor.run(call)))
 
     def _form_step(self, conversation: Conversation, form: str, candidates: dict, depth=0) -> None:
         """Rasa's form loop: validate what came in, ask for the next slot or submit."""
@@ -353,6 +353,25 @@ class EmbeddedEngine:
         conversation.say(
             exchange.bot_message(response, _fill(text, conversation.slots) if text else text)
         )
+
+
+def run_now(coroutine):
+    """Run a coroutine that never waits for I/O to its end, here, in a copy of the context.
+
+    rasa_sdk's ``ActionExecutor.run`` is a coroutine, but our actions do their work
+    synchronously (database, files): nothing in it ever suspends on a future, so a new event
+    loop per action (``asyncio.run``, most of an action's cost) buys nothing. A bare ``yield``
+    (``asyncio.sleep(0)``) is stepped over; waiting on a real future is refused — such an
+    action belongs on an action server (``RASA_URL``).
+    """
+    context = contextvars.copy_context()  # what the action sets (its ActionContext) stays there
+    try:
+        while True:
+            if context.run(coroutine.send, None) is not None:
+                coroutine.close()
+                raise RuntimeError("an action waited for I/O; the embedded engine cannot")
+    except StopIteration as finished:
+        return finished.value
 
 
 def _parse_result(text: str, intent: str, metadata: dict, entities: list | None = None) -> dict:

@@ -27,6 +27,7 @@ from pension.settings import SettingsError, load_settings
 from services.db import Database, SchemaBehind
 
 GUNICORN_TIMEOUTS = ["--timeout", "30", "--graceful-timeout", "30", "--keep-alive", "5"]
+WORKER_CLASS = "pension.gunicorn_worker.ArrivalStampingWorker"  # gthread, stamping arrival
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,8 +89,9 @@ def serve(host: str, port: int, workers: int) -> None:
         workers = 1
         click.echo("embedded mode (one process, in-memory stores)")
     click.echo(f"gunicorn, {workers} worker(s), http://{host}:{port}/  — Ctrl+C to stop")
-    # Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT seconds for its answer.
-    options = ["-w", str(workers), "-k", "gthread", "--threads", "32", *GUNICORN_TIMEOUTS]
+    # Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT seconds for its answer; the
+    # worker stamps each request's arrival, from which that wait is measured.
+    options = ["-w", str(workers), "-k", WORKER_CLASS, "--threads", "32", *GUNICORN_TIMEOUTS]
     os.execv(gunicorn, [gunicorn, *options, "-b", f"{host}:{port}", "pension.wsgi:app"])
 
 
@@ -264,11 +266,15 @@ def _day(value: str | None):
 def daily(day: str | None) -> None:
     """Today's reminders, suspensions, pending lists and public notices (safe to run twice)."""
     from services.lifecycle import run_daily
+    from services.processed import KEEP_DAYS, forget_processed
 
     day = _day(day)
     runtime = _runtime(_settings())  # the channels and the job queue deliver the notices
     for result in run_daily(runtime, day):
         click.echo(result.format())
+    with runtime.database.session() as session:
+        forgotten = forget_processed(session, runtime.clock.now())
+    click.echo(f"processed-message records older than {KEEP_DAYS} days removed: {forgotten}")
 
 
 @main.command("import-comparison")
