@@ -43,7 +43,6 @@ from channels.wechat_api import masked
 from channels.wechat_jobs import deliver_replies, process_image, run_message
 from channels.wechat_state import (
     LATE,
-    MESSAGE_TTL,
     PASSIVE,
     POLL_INTERVAL,
     WAIT,
@@ -310,14 +309,14 @@ def receive():
         return success()
 
     state = state_for(runtime)
-    if not state.bind_signature(request.args.get("msg_signature") or signature, inbound.key):
+    arrival = state.accept(request.args.get("msg_signature") or signature, inbound.key)
+    if arrival is None:
         abort(403, description="this signature was issued for another message")
+    first, attempt = arrival.first, arrival.attempt
     # Redis answers retries without the database; the row outlives a Redis restart.
-    first = runtime.extensions["stores"].dedupe.first_time(f"{CHANNEL}:{inbound.key}", MESSAGE_TTL)
     if first and not _never_processed(runtime, inbound.key, received_at):
         log.info("WeChat message %s was processed before; not again", inbound.key)
         return success()
-    attempt = state.arrive(inbound.key)
     done = None
     if first:
         ticket = state.take_ticket(inbound.openid)
