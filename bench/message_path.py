@@ -28,6 +28,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -192,17 +193,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_healthy(port: int) -> None:
-    for _ in range(600):
+def wait_healthy(port: int, seconds: float = 300) -> None:
+    deadline, last = time.monotonic() + seconds, "no answer"
+    while time.monotonic() < deadline:
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
+            response = connection.getresponse()
+            if response.status == 200:
                 return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server on port {port} did not come up")
+            last = f"HTTP {response.status} {response.read()[:200]!r}"
+        except (OSError, http.client.HTTPException) as error:
+            last = repr(error)
+        time.sleep(0.5)
+    raise SystemExit(f"the server on port {port} did not come up: {last}")
 
 
 def worker_pids(master: int) -> list[int]:
@@ -224,13 +228,19 @@ def gunicorn(app: str, port: int, workers: int, threads: int, env: dict, worker_
         *("-w", str(workers), "-k", worker_class, "--threads", str(threads)),
         *("--backlog", "2048", "-b", f"127.0.0.1:{port}", app),
     ]
-    server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(port)
-        yield server
-    finally:
-        server.terminate()
-        server.wait(30)
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=log)
+        try:
+            try:
+                wait_healthy(port)
+            except SystemExit:
+                log.seek(0)
+                print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)
+                raise
+            yield server
+        finally:
+            server.terminate()
+            server.wait(30)
 
 
 @contextmanager
