@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
+from pension.cli import WORKER_CLASS  # noqa: E402
 from services.db import Database  # noqa: E402
 
 POSTGRES = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -298,7 +299,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--alone", type=int, default=100)
-    parser.add_argument("--worker-class", default="pension.gunicorn_worker.ArrivalStampingWorker")
+    parser.add_argument(
+        "--worker-class", default=WORKER_CLASS, help="the project's (baseline: gthread)"
+    )
     args = parser.parse_args()
     run_id = uuid.uuid4().hex[:6]
 
