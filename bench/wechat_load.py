@@ -33,6 +33,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pension.cli import WORKER_CLASS  # noqa: E402
 from services.db import Database  # noqa: E402
 
 POSTGRES = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -118,7 +119,7 @@ def main() -> int:
     }
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
-        *("-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads)),
+        *("-w", str(args.workers), "-k", WORKER_CLASS, "--threads", str(args.threads)),
         *("--backlog", "2048", "-b", f"127.0.0.1:{port}", "pension.wsgi:app"),
     ]
     server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)

@@ -11,7 +11,7 @@ silent while a human has taken the conversation over.
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 import json
 import logging
 import re
@@ -38,6 +38,7 @@ MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
 # Payload entities a button may carry; everything else in a typed "/intent{…}" is ignored,
 # so nobody can set e.g. verified_person by typing a payload.
 PAYLOAD_ENTITIES = {"subject", "method", "region", "topic"}
+NO_HANDOFF = "no_handoff"  # tracker key: no handoff was open after the last turn (see _handed_off)
 PAYLOAD = re.compile(r"^/(?P<intent>[\w/]+)(?P<entities>\{.*\})?$", re.S)
 
 
@@ -133,7 +134,7 @@ class EmbeddedEngine:
             conversation = Conversation(stored) if stored else Conversation.new(conversation_id)
             # The handoff table is what says whether a human has the conversation; "paused"
             # only stops the rest of this turn once an action hands it over.
-            handed_off = self._handed_off(conversation_id)
+            handed_off = self._handed_off(conversation)
             parse = self.understand(message, conversation, park_photo=not handed_off)
             if parse is None:
                 return []
@@ -202,9 +203,22 @@ class EmbeddedEngine:
             }
         )
 
-    def _handed_off(self, conversation_id: str) -> bool:
+    def _handed_off(self, conversation: Conversation) -> bool:
+        """Does a human have the conversation (or is one asked for)? The handoff table says.
+
+        Only a turn of the conversation itself opens a handoff (the handoff action, under the
+        conversation's lock; it pauses the turn), while staff, the CLI and cron only close
+        them. So "none open" is kept in the tracker and trusted until a turn pauses: no query
+        on an ordinary turn, and nothing to invalidate in other processes when a handoff ends.
+        """
+        if conversation.state.get(NO_HANDOFF):
+            return False
         with self.database.session() as session:
-            return handoffs.is_handed_off(session, conversation_id, self.clock.utcnow())
+            handed_off = handoffs.is_handed_off(
+                session, conversation.state["sender_id"], self.clock.utcnow()
+            )
+        conversation.state[NO_HANDOFF] = not handed_off
+        return handed_off
 
     # -- policy: rules and forms ---------------------------------------------------------
     def _decide(self, conversation: Conversation, intent: str) -> None:
@@ -272,6 +286,7 @@ class EmbeddedEngine:
                 followup = event.get("name")
             elif kind == "pause":  # Rasa's ConversationPaused: a human takes over
                 conversation.state["paused"] = True
+                conversation.state[NO_HANDOFF] = False
             elif kind == "resume":  # ConversationResumed: the bot answers again
                 conversation.state["resumed"] = True
         return followup
@@ -287,7 +302,7 @@ class EmbeddedEngine:
         scope = action_context.ActionContext(
             self.database, self.photo_dir, self.stores, self.clock, self.handoff_policy
         )
-        return asyncio.run(action_context.run_in(scope, self.executor.run(call)))
+        return run_now(action_context.run_in(scope, self.executor.run(call)))
 
     def _form_step(self, conversation: Conversation, form: str, candidates: dict, depth=0) -> None:
         """Rasa's form loop: validate what came in, ask for the next slot or submit."""
@@ -353,6 +368,25 @@ class EmbeddedEngine:
         conversation.say(
             exchange.bot_message(response, _fill(text, conversation.slots) if text else text)
         )
+
+
+def run_now(coroutine):
+    """Run a coroutine that never waits for I/O to its end, here, in a copy of the context.
+
+    rasa_sdk's ``ActionExecutor.run`` is a coroutine, but our actions do their work
+    synchronously (database, files): nothing in it ever suspends on a future, so a new event
+    loop per action (``asyncio.run``, most of an action's cost) buys nothing. A bare ``yield``
+    (``asyncio.sleep(0)``) is stepped over; waiting on a real future is refused — such an
+    action belongs on an action server (``RASA_URL``).
+    """
+    context = contextvars.copy_context()  # what the action sets (its ActionContext) stays there
+    try:
+        while True:
+            if context.run(coroutine.send, None) is not None:
+                coroutine.close()
+                raise RuntimeError("an action waited for I/O; the embedded engine cannot")
+    except StopIteration as finished:
+        return finished.value
 
 
 def _parse_result(text: str, intent: str, metadata: dict, entities: list | None = None) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterable
 
 from bot.messages import UserMessage
@@ -28,11 +29,42 @@ def sorry_text() -> str:
     )
 
 
+INBOUND_MARK_EVERY = dt.timedelta(seconds=60)
+"""A sender's "last wrote to us" is written at most this often by one process: a time up to a
+minute old only makes the 48-hour window end a minute early (a template instead), never late."""
+
+
+class InboundMarks:
+    """When this process last wrote each sender's inbound time (bounded; a miss only writes)."""
+
+    LIMIT = 50_000
+
+    def __init__(self) -> None:
+        self._written: dict[tuple[str, str], dt.datetime] = {}
+        self._mutex = threading.Lock()
+
+    def due(self, channel: str, sender: str, at: dt.datetime) -> bool:
+        with self._mutex:
+            last = self._written.get((channel, sender))
+            return last is None or not (dt.timedelta(0) <= at - last < INBOUND_MARK_EVERY)
+
+    def written(self, channel: str, sender: str, at: dt.datetime) -> None:
+        with self._mutex:
+            if len(self._written) >= self.LIMIT:
+                self._written.clear()
+            self._written[(channel, sender)] = at
+
+
 def record_inbound(runtime, channel: str, sender: str, at: dt.datetime | None = None) -> None:
     """The account row (created on first contact) notes when its user last wrote to us."""
+    at = at or runtime.clock.now()
+    marks = runtime.extensions.setdefault("inbound_marks", InboundMarks())
+    if not marks.due(channel, sender, at):
+        return
     try:
         with runtime.database.session() as session:
-            account_for(session, channel, sender, inbound=True, now=at or runtime.clock.now())
+            account_for(session, channel, sender, inbound=True, now=at)
+        marks.written(channel, sender, at)
     except Exception:  # noqa: BLE001 — the reply matters more than the bookkeeping
         log.exception("could not record an inbound %s message", channel)
 

@@ -10,9 +10,12 @@ A bad or missing signature, a stale timestamp or a signature reused for another 
 missing fields a 400; a body over 64 KB a 413. None of them changes anything.
 
 Each accepted message is processed once (dedupe by ``MsgId``, events by ``FromUserName`` +
-``CreateTime``) on a background thread. The request waits up to ``WECHAT_REPLY_WAIT`` seconds
-(default 4 of WeChat's 5): a result in time is the passive XML reply; otherwise the answer is
-``success`` and the result follows as customer-service messages from an RQ job. Retries that
+``CreateTime``: Redis first, then a row in ``processed_messages`` that survives a Redis restart)
+on a background thread. WeChat's 5 seconds run from when it sent the request, so the wait is
+measured from the request's *arrival* (``X-Request-Start``, stamped by nginx or by our gunicorn
+worker class before the request queues for a thread): a result within ``WECHAT_REPLY_WAIT``
+seconds of arrival (default 4) is the passive XML reply; otherwise the answer is ``success``
+and the result follows as customer-service messages from an RQ job. Retries that
 arrive meanwhile wait for the same result; :mod:`channels.wechat_state` makes sure exactly one
 reply goes out. Photos are downloaded and reviewed by a job (``success`` at once).
 """
@@ -28,6 +31,7 @@ from xml.etree.ElementTree import ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -39,13 +43,13 @@ from channels.wechat_api import masked
 from channels.wechat_jobs import deliver_replies, process_image, run_message
 from channels.wechat_state import (
     LATE,
-    MESSAGE_TTL,
     PASSIVE,
     POLL_INTERVAL,
     WAIT,
     Outcome,
     state_for,
 )
+from services.processed import first_processing
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,8 @@ PATH = "/wechat"
 MAX_BODY = 64 * 1024
 MAX_CLOCK_SKEW = 300  # seconds between WeChat's timestamp and ours; older requests are replays
 DEFAULT_REPLY_WAIT = 4.0  # seconds of WeChat's 5 spent waiting for a passive reply
+MAX_ARRIVAL_AGE = 30.0  # seconds; an older X-Request-Start is a wrong clock, not a queue
+CHANNEL = "wechat"
 MENU_KEYS = frozenset({"CERTIFY", "STATUS", "FAQ"})
 SUBSCRIBE_EVENTS = frozenset({"subscribe"})
 
@@ -257,9 +263,40 @@ class Inbound:
 # --------------------------------------------------------------------------- messages
 
 
+def arrived_at(environ) -> float:
+    """When the request arrived, on the ``time.monotonic()`` clock.
+
+    ``X-Request-Start`` (``t=<seconds since the epoch>``, as nginx's ``t=${msec}``; also in
+    milli- or microseconds) when it is plausible — not in the future, under
+    :data:`MAX_ARRIVAL_AGE` old — otherwise now. Several values (proxy and worker): the earliest.
+    """
+    now_wall, now = time.time(), time.monotonic()
+    stamps = []
+    for part in str(environ.get("HTTP_X_REQUEST_START", ""))[:200].split(","):
+        try:
+            stamp = float(part.strip().removeprefix("t="))
+        except ValueError:
+            continue
+        stamp /= 1e6 if stamp > 1e14 else 1e3 if stamp > 1e11 else 1
+        if 0 <= now_wall - stamp < MAX_ARRIVAL_AGE:
+            stamps.append(stamp)
+    return now - (now_wall - min(stamps)) if stamps else now
+
+
+def _never_processed(runtime, key: str, received_at) -> bool:
+    """Claim a message Redis has not seen in PostgreSQL: False when it was processed before a
+    Redis restart (Redis lost its dedupe key, the row is still there)."""
+    try:
+        with runtime.database.session() as session:
+            return first_processing(session, CHANNEL, key, received_at)
+    except SQLAlchemyError:  # the database down: Redis alone decides; the engine will apologise
+        log.exception("could not record WeChat message %s as processed", key)
+        return True
+
+
 @blueprint.post(PATH)
 def receive():
-    started = time.monotonic()
+    started = arrived_at(request.environ)
     runtime = current_app.extensions["runtime"]
     received_at = runtime.clock.now()
     token = _token()
@@ -272,10 +309,14 @@ def receive():
         return success()
 
     state = state_for(runtime)
-    if not state.bind_signature(request.args.get("msg_signature") or signature, inbound.key):
+    arrival = state.accept(request.args.get("msg_signature") or signature, inbound.key)
+    if arrival is None:
         abort(403, description="this signature was issued for another message")
-    first = runtime.extensions["stores"].dedupe.first_time(f"wechat:{inbound.key}", MESSAGE_TTL)
-    attempt = state.arrive(inbound.key)
+    first, attempt = arrival.first, arrival.attempt
+    # Redis answers retries without the database; the row outlives a Redis restart.
+    if first and not _never_processed(runtime, inbound.key, received_at):
+        log.info("WeChat message %s was processed before; not again", inbound.key)
+        return success()
     done = None
     if first:
         ticket = state.take_ticket(inbound.openid)

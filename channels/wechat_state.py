@@ -4,8 +4,10 @@ WeChat gives a webhook 5 seconds. Without an answer it drops the connection and 
 message again (up to three times), possibly to another gunicorn worker while the first run is
 still busy. The rules kept here, in Redis (shared by every worker) or in memory (one process):
 
-* **Once.** Only the first arrival of a message runs the engine (the dedupe store, ``SET NX``
-  on the message key); every arrival, first or retry, takes an *attempt* number.
+* **Once.** Only the first arrival of a message runs the engine (``SET NX`` on the message's
+  dedupe key; the channel also keeps a durable row, see :mod:`services.processed`); every
+  arrival, first or retry, takes an *attempt* number. Binding the signed URL to the message,
+  the dedupe and the attempt are one script: one round trip per request.
 * **One delivery.** A finished run leaves its result. The *latest* attempt still waiting claims
   it (``SET NX`` on a claim key, inside one Lua script together with the attempt check): as a
   passive reply if it fits, otherwise as customer-service messages. An attempt that reaches its
@@ -39,6 +41,14 @@ WAIT = "wait"  # no result yet, keep waiting
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """One request for a message: is it the message's first arrival, and its attempt number."""
+
+    first: bool
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     kind: str
     texts: tuple[str, ...] = ()
@@ -55,6 +65,18 @@ def _decode_result(raw: bytes | str) -> tuple[str, ...]:
 
 
 class RedisDeliveryState:
+    # KEYS: signature, dedupe, attempt; ARGV: message key, ttl. {-1} when the signature is
+    # bound to another message, else {first (0/1), attempt}.
+    _ACCEPT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+    if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
+end
+local first = 0
+if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[2]) then first = 1 end
+local attempt = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return {first, attempt}
+"""
     _ARRIVE = """
 local attempt = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -106,6 +128,8 @@ return 1
     def __init__(self, client, prefix: str):
         self.client = client
         self.prefix = f"{prefix}wechat:"
+        self.dedupe_prefix = f"{prefix}dedupe:wechat:"  # bot.stores.RedisDedupeStore's keys
+        self._accept = client.register_script(self._ACCEPT)
         self._arrive = client.register_script(self._ARRIVE)
         self._claim = client.register_script(self._CLAIM)
         self._finish = client.register_script(self._FINISH)
@@ -124,6 +148,16 @@ return 1
                 return True
             bound = self.client.get(name)
         return bound is not None and bound.decode("utf-8", "replace") == key
+
+    def accept(self, signature: str, key: str) -> Arrival | None:
+        """:meth:`bind_signature`, the dedupe and :meth:`arrive` at once; None when the
+        signature was issued for another message."""
+        keys = [f"{self.prefix}sig:{signature}", self.dedupe_prefix + key, self._keys(key)[0]]
+        with _redis_errors():
+            reply = self._accept(keys=keys, args=[key, MESSAGE_TTL])
+        if int(reply[0]) < 0:
+            return None
+        return Arrival(first=bool(int(reply[0])), attempt=int(reply[1]))
 
     def arrive(self, key: str) -> int:
         with _redis_errors():
@@ -200,6 +234,15 @@ class MemoryDeliveryState:
                 self._set(f"sig:{signature}", key, MESSAGE_TTL)
                 return True
             return bound == key
+
+    def accept(self, signature: str, key: str) -> Arrival | None:
+        with self._mutex:  # reentrant: one step, like the Redis script
+            if not self.bind_signature(signature, key):
+                return None
+            first = self._get(f"seen:{key}") is None
+            if first:
+                self._set(f"seen:{key}", True, MESSAGE_TTL)
+            return Arrival(first=first, attempt=self.arrive(key))
 
     def arrive(self, key: str) -> int:
         with self._mutex:

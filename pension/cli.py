@@ -22,12 +22,14 @@ from sqlalchemy.exc import OperationalError
 
 from bot.logmask import install_log_masking
 from console.commands import staff_commands
+from pension import gunicorn_conf
 from pension.runtime import add_dialogue, build_runtime, prepare_database
 from pension.settings import SettingsError, load_settings
 from services.db import Database, SchemaBehind
 
 # Worker class, threads and timeouts: pension/gunicorn_conf.py (deploy/gunicorn.conf.py too).
 GUNICORN_CONFIG = "python:pension.gunicorn_conf"
+WORKER_CLASS = gunicorn_conf.worker_class  # gthread, stamping each request's arrival
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -265,11 +267,15 @@ def _day(value: str | None):
 def daily(day: str | None) -> None:
     """Today's reminders, suspensions, pending lists and public notices (safe to run twice)."""
     from services.lifecycle import run_daily
+    from services.processed import KEEP_DAYS, forget_processed
 
     day = _day(day)
     runtime = _runtime(_settings())  # the channels and the job queue deliver the notices
     for result in run_daily(runtime, day):
         click.echo(result.format())
+    with runtime.database.session() as session:
+        forgotten = forget_processed(session, runtime.clock.now())
+    click.echo(f"processed-message records older than {KEEP_DAYS} days removed: {forgotten}")
 
 
 @main.command("import-comparison")

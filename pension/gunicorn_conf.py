@@ -13,8 +13,9 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-# Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT (4 s) for its passive reply.
-worker_class = "gthread"
+# Threads: a WeChat request may wait up to WECHAT_REPLY_WAIT (4 s) for its passive reply,
+# counted from its arrival, which this gthread worker stamps before the request queues.
+worker_class = "pension.gunicorn_worker.ArrivalStampingWorker"
 threads = 32
 # A request that takes longer than this is stuck (the database's own limits are seconds):
 # the worker is restarted rather than kept hung.

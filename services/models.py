@@ -438,3 +438,17 @@ class PublicNoticeEntry(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
 
     notice: Mapped[PublicNotice] = relationship(back_populates="entries")
+
+
+class ProcessedMessage(Base):
+    """A platform message that was accepted for processing (WeChat ``MsgId`` or event key).
+
+    The durable half of "answer each message once": Redis answers the fast question, this
+    row still says "done" after Redis lost its keys (a restart without persistence).
+    """
+
+    __tablename__ = "processed_messages"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    msg_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    processed_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)

@@ -146,3 +146,14 @@ def test_a_lost_turn_blocks_only_for_the_timeout(state):
     assert time.monotonic() - started < 1.0
     state.turn_done(sender, second)
     assert state.wait_turn(sender, state.take_ticket(sender), timeout=0.2) is True
+
+
+def test_accept_binds_the_signature_dedupes_and_counts_attempts_at_once(state):
+    first = state.accept("sig-a", "m-accept")
+    assert (first.first, first.attempt) == (True, 1)
+    retry = state.accept("sig-b", "m-accept")  # WeChat re-sends with a new signature
+    assert (retry.first, retry.attempt) == (False, 2)
+    same_url_again = state.accept("sig-a", "m-accept")
+    assert (same_url_again.first, same_url_again.attempt) == (False, 3)
+    assert state.accept("sig-a", "m-other") is None  # a signed URL carries one message
+    assert state.accept("sig-c", "m-other").first

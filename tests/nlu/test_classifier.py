@@ -190,3 +190,20 @@ def test_second_load_reuses_the_cached_model(embedded_nlu):
     again = EmbeddedNLU.load()
     assert again.fingerprint == embedded_nlu.fingerprint
     assert again.parse("再见")["intent"]["name"] == "goodbye"
+
+
+def test_the_fast_scorer_computes_what_scikit_learn_computes(embedded_nlu, heldout_data):
+    """The parse's own arithmetic (no sparse matrices) gives scikit-learn's probabilities."""
+    import numpy as np
+
+    model = embedded_nlu._model
+    for example in heldout_data.examples:
+        features = classifier_module.featurize_text(classifier_module.normalize(example.text).text)
+        if not classifier_module._has_content(features):
+            continue
+        np.testing.assert_allclose(
+            embedded_nlu._scorer.probabilities(features),
+            model.probabilities(features),
+            rtol=1e-4,
+            atol=1e-6,
+        )
