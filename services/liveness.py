@@ -64,8 +64,14 @@ BLINK_REOPEN = 0.85  # and back above 85 % afterwards (a smile stays narrow)
 MOUTH_OPEN_GAIN = 0.18  # inner-lip gap / mouth width grows by this much
 YAW_TURN = 0.18  # nose position between the jaw ends moves by this fraction
 PITCH_TURN = 0.08  # nose position between eyes and chin moves by this fraction
-STILL_MOTION = 0.01  # nothing moved more than this: a photo held up to the camera
-SAME_FACE = 0.55  # two frames farther apart than this are not the same face
+# A photo held up to the camera: the head's pose and the mouth do not move beyond the jitter
+# of video compression (measured: yaw ±0.01, mouth ±0.02, eyes ±10 %).
+STILL_POSE = 0.04
+STILL_MOUTH = 0.05
+STILL_EYES = 0.2
+# Two frames of one clip farther apart than this are not the same face (same person in a
+# low-light, turning clip: up to 0.62; different people: 0.79 and more).
+SAME_FACE = 0.72
 DARK = 45  # mean brightness (0–255) below which a face-less frame is "too dark"
 
 
@@ -220,10 +226,10 @@ def _eye_ratio(eye: Sequence[tuple[int, int]]) -> float:
 
 
 def _mouth_ratio(top: Sequence[tuple[int, int]], bottom: Sequence[tuple[int, int]]) -> float:
-    # face_recognition's lips: outer corners top[0] and top[6]; inner top lip top[8:11]
-    # (points 63, 62, 61), inner bottom lip bottom[8:11] (67, 66, 65).
+    # face_recognition's lips: outer corners top[0] and top[6] (points 48, 54); inner top lip
+    # top[8:11] (63, 62, 61) above the inner bottom lip bottom[10:7:-1] (65, 66, 67).
     width = _dist(top[0], top[6]) or 1.0
-    gaps = [_dist(t, b) for t, b in zip(top[8:11], bottom[8:11], strict=True)]
+    gaps = [_dist(t, b) for t, b in zip(top[8:11], bottom[10:7:-1], strict=True)]
     return float(np.mean(gaps)) / width
 
 
@@ -302,15 +308,25 @@ def _face_problem(measures: Sequence[FrameMeasure]) -> Finding | None:
 
 
 def _still(usable: Sequence[FrameMeasure]) -> bool:
-    spread = max(
-        float(np.ptp([getattr(m, name) for m in usable])) for name in ("ear", "mar", "yaw", "pitch")
+    def spread(name: str) -> float:
+        return float(np.ptp([getattr(m, name) for m in usable]))
+
+    eyes = spread("ear") / (float(np.mean([m.ear for m in usable])) or 1.0)
+    return (
+        spread("yaw") < STILL_POSE
+        and spread("pitch") < STILL_POSE
+        and spread("mar") < STILL_MOUTH
+        and eyes < STILL_EYES
     )
-    return spread < STILL_MOTION
 
 
 def _farthest_apart(usable: Sequence[FrameMeasure]) -> float:
-    first = usable[0].encoding
-    return max(faces.face_distance(first, m.encoding) for m in usable[1:]) if len(usable) > 1 else 0
+    """The largest distance between two frames' faces (0 for a single frame)."""
+    encodings = np.array([m.encoding for m in usable])
+    if len(encodings) < 2:
+        return 0.0
+    gaps = encodings[:, None, :] - encodings[None, :, :]
+    return float(np.sqrt((gaps**2).sum(axis=-1)).max())
 
 
 def actions_in_order(usable: Sequence[FrameMeasure], asked: Sequence[str]) -> list[str]:
