@@ -42,15 +42,8 @@ __all__ = [
     "measure",
 ]
 
-# The actions a check may ask for, with the words the page shows and speaks.
-ACTIONS = {
-    "blink": "请眨眨眼",
-    "open_mouth": "请张张嘴",
-    "turn_left": "请慢慢向左转头",
-    "turn_right": "请慢慢向右转头",
-    "head_up": "请慢慢抬头",
-    "head_down": "请慢慢低头",
-}
+# The actions a check may ask for (their prompts: services/data/face_check.yaml).
+ACTIONS = ("blink", "open_mouth", "turn_left", "turn_right", "head_up", "head_down")
 # What a check asks by default: the ones that hold up on phone videos (pitch is noisier).
 RANDOM_POOL = ("blink", "open_mouth", "turn_left", "turn_right")
 
