@@ -219,9 +219,11 @@ def test_in_the_browser_consent_then_a_recorded_clip_then_the_result_in_the_chat
     expect_result_in_chat(chat, chat_app, person)
 
 
-def test_with_the_camera_the_page_records_one_action_at_a_time(chat_app, live_server, tmp_path):
+def test_with_the_camera_the_page_records_one_action_at_a_time(
+    browser, chat_app, live_server, tmp_path
+):
     """Chromium's fake camera plays a .y4m of the same turning face; MediaRecorder records it."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     # ~2 s frontal, 3 s turned left, 4 s turned right at 10 fps: the page's own timing.
     frames = obama_turning()
@@ -234,8 +236,9 @@ def test_with_the_camera_the_page_records_one_action_at_a_time(chat_app, live_se
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={y4m}",
     ]
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=find_chromium(), args=args)
+    # A browser of its own: the camera file is a launch argument (same Playwright driver).
+    chromium = browser.browser_type.launch(executable_path=find_chromium(), args=args)
+    try:
         context = chromium.new_context(base_url=live_server, locale="zh-CN")
         context.grant_permissions(["camera"], origin=live_server)
         context.set_default_timeout(TIMEOUT_MS)
@@ -249,4 +252,5 @@ def test_with_the_camera_the_page_records_one_action_at_a_time(chat_app, live_se
         expect(face.locator("#steps li.now")).to_have_text("请慢慢向左转头")
         expect(face.locator("#instruction")).to_contain_text("正在核验", timeout=40_000)
         expect_result_in_chat(chat, chat_app, person)
+    finally:
         chromium.close()
