@@ -185,3 +185,23 @@ def test_import_reference_faces_reports_files_to_check(postgres_url, db, tmp_pat
     with db.session() as session:
         (reference,) = session.scalars(select(ReferenceFace)).all()
         assert reference.source == "roster_photo" and len(reference.encoding) == 128
+
+
+def test_an_approved_review_photo_becomes_the_reference_face(runtime, tmp_path):
+    from services import reviews
+    from tests.support import make_review, make_staff
+
+    photo_dir = tmp_path / "photos"
+    runtime.config = {**runtime.config, "PHOTO_DIR": str(photo_dir)}
+    with runtime.database.session() as session:
+        person, account = kit(session, reference=None, region_code=JIANGXI)
+        review = make_review(session, photo_dir, person, account)
+        staff = make_staff(session, regions=("36",))
+        items = [item.code for item in reviews.checklist_for(JIANGXI)]
+        reviews.decide(session, staff, review.public_id, approve=True, checklist=items, now=NOW)
+        review_id, person_id = review.id, person.id
+    reference = faces.reference_from_review(runtime, review_id)
+    assert reference is not None and reference.source == "photo_review"
+    with runtime.database.session() as session:
+        assert faces.reference_for(session, session.get(Person, person_id)) is not None
+    assert faces.reference_from_review(runtime, review_id) is None  # one already: kept
