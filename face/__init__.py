@@ -6,7 +6,7 @@ spoken as well as shown. The camera is ``getUserMedia`` + ``MediaRecorder``; whe
 browser refuses it, a plain ``<input type=file accept="video/*" capture="user">`` records a clip
 with the phone's own camera app. Every POST carries a form token signed for this link
 (itsdangerous) and must come from this site (Origin); the clip is bounded by
-``MAX_CONTENT_LENGTH``. The result goes to the chat, not to this page.
+``FACE_VIDEO_MAX_BYTES``. The result goes to the chat, not to this page.
 """
 
 from __future__ import annotations
@@ -55,6 +55,18 @@ GONE = {
     "used": "这个链接已经用过了。",
     "no_consent": "请先看完说明并点“同意”。",
 }
+
+
+def _video_limit() -> int:
+    return int(current_app.config.get("FACE_VIDEO_MAX_BYTES") or 40 * 1024 * 1024)
+
+
+@blueprint.before_request
+def _bounded_upload() -> None:
+    # A phone's own camera app records more than a photo weighs: this route alone may take
+    # FACE_VIDEO_MAX_BYTES; more is a 413 before anything is stored.
+    if request.endpoint == "face.video":
+        request.max_content_length = _video_limit()
 
 
 def _runtime():
@@ -111,7 +123,7 @@ def check_page(public_id: str):
             "consent": words["consent"],
             "tips": words["tips"],
             "steps": [{"code": a, "text": words["prompts"][a]} for a in check.actions],
-            "max_bytes": current_app.config.get("MAX_CONTENT_LENGTH") or 10 * 1024 * 1024,
+            "max_bytes": _video_limit(),
         }
         template = "face_consent.html" if check.status == "issued" else "face_check.html"
     return _page(template, **context)

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # a phone photo fits; anything bigger is refused
     "PHOTO_DIR": None,  # default: <instance>/photos, outside the web root
     "FACE_VIDEO_DIR": None,  # default: <instance>/face-videos; clips wait there for the worker
+    "FACE_VIDEO_MAX_BYTES": 40 * 1024 * 1024,  # a 10-second phone clip; the face page only
     "FACE_KEEP_VIDEOS": False,  # keep clips after the check (retention configured); else deleted
     "FACE_MATCH_THRESHOLD": 0.6,  # face distance at most this: the same person (bench/face_check.py)
     "CONVERSATION_TTL_SECONDS": 30 * 60,  # slots expire after 30 minutes of silence
@@ -53,6 +54,7 @@ DEFAULTS: dict[str, object] = {
 
 _INT_KEYS = {
     "MAX_CONTENT_LENGTH",
+    "FACE_VIDEO_MAX_BYTES",
     "CONVERSATION_TTL_SECONDS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
     "HANDOFF_WAIT_MINUTES",

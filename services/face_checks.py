@@ -117,8 +117,7 @@ def offer_check(
     ``actions`` default to 2–3 random ones (:func:`services.liveness.choose_actions`).
     """
     if faces.reference_for(session, person) is None:
-        text = wording()["no_reference"] + _in_the_app(person)
-        return Offer(None, (BotMessage(text=text, buttons=tuple(_others(person))),))
+        return Offer(None, tuple(_no_reference(person)))
     check = FaceCheck(
         person_id=person.id,
         account_id=account.id,
@@ -134,6 +133,14 @@ def offer_check(
         + _in_the_app(person)
     )
     return Offer(check, (BotMessage(text=text, link=link_for(check)),))
+
+
+def _no_reference(person: Person) -> list[BotMessage]:
+    """人脸建模 explained, and the first photo review that makes it (where the region has one)."""
+    text = wording()["no_reference"]
+    if policy_for(person.region_code).accepts("photo_review"):
+        text += wording()["first_photo"]
+    return [BotMessage(text=text + _in_the_app(person), buttons=tuple(_others(person)))]
 
 
 def _in_the_app(person: Person) -> str:
@@ -280,7 +287,7 @@ def _failure_messages(
     session: Session, person: Person, result: liveness.LivenessResult
 ) -> list[BotMessage]:
     if result.reason == "no_reference":
-        return [BotMessage(text=wording()["no_reference"], buttons=tuple(_others(person)))]
+        return _no_reference(person)
     action = wording()["prompts"].get(result.detail, "")
     why = wording()["reasons"].get(result.reason, "").format(action=action.removeprefix("请"))
     lines = [f"这次刷脸没有通过：{why}", wording()["tips"]]

@@ -156,7 +156,7 @@ def frames_from_video(
             duration = _seconds(container, video)
             if duration is not None and duration > MAX_SECONDS:
                 raise VideoRejected(f"video of {duration:.0f} s; at most {MAX_SECONDS:.0f} s")
-            decoded = [frame.to_image() for frame in _bounded_frames(container, video)]
+            decoded = [_upright(frame) for frame in _bounded_frames(container, video)]
     except (av.error.FFmpegError, OSError, ValueError) as error:
         if isinstance(error, VideoRejected):
             raise
@@ -165,6 +165,13 @@ def frames_from_video(
         raise VideoRejected("no frames")
     picks = np.linspace(0, len(decoded) - 1, num=min(max_frames, len(decoded)))
     return [faces.rgb_array(decoded[int(round(i))], max_side) for i in picks]
+
+
+def _upright(frame):
+    # Phones record sideways and note the turn in the stream's display matrix.
+    image = frame.to_image()
+    turn = int(getattr(frame, "rotation", 0) or 0) % 360
+    return image.rotate(turn, expand=True) if turn else image
 
 
 def _seconds(container, video) -> float | None:

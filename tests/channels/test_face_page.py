@@ -7,6 +7,7 @@ the page: once through the file-upload fallback, once with Chromium's fake camer
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import uuid
@@ -254,3 +255,13 @@ def test_with_the_camera_the_page_records_one_action_at_a_time(
         expect_result_in_chat(chat, chat_app, person)
     finally:
         chromium.close()
+
+
+def test_an_oversize_clip_is_refused_before_it_is_stored(client, chat_app, monkeypatch):
+    monkeypatch.setitem(chat_app.config, "FACE_VIDEO_MAX_BYTES", 50_000)
+    link = offered_link(chat_app, new_person(chat_app), f"web-{uuid.uuid4().hex}")
+    token = token_of(client.get(link).get_data(as_text=True))
+    client.post(f"{link}/consent", data={"token": token, "answer": "agree"})
+    big = {"token": token, "video": (io.BytesIO(b"\0" * 60_000), "clip.mp4")}
+    assert client.post(f"{link}/video", data=big).status_code == 413
+    assert client.get(link).status_code == 200  # the link was not used up
