@@ -1,7 +1,7 @@
-"""speed: processed_messages — "this platform message was processed", durable
+"""processed_messages — "this platform message was processed", durable
 
-Revision ID: 0005_speed
-Revises: 0004
+Revision ID: 0006_processed_messages
+Revises: 0005_face
 Create Date: 2026-12-02 01:30:00
 
 A Redis restart without persistence must not make an answered WeChat message answered twice:
@@ -11,8 +11,8 @@ the channel also claims the message here (primary key = channel + message key).
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_speed"
-down_revision = "0004"
+revision = "0006_processed_messages"
+down_revision = "0005_face"
 branch_labels = None
 depends_on = None
 
