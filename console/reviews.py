@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, request, send_file, url_for
 
 from console import blueprint, clock, database, notify, page, runtime
 from console.auth import me
-from services import reviews
+from services import faces, reviews
 from services.idcard import mask_id_number
 from services.policy import assess
 
@@ -96,6 +96,9 @@ def review_decision(public_id: str):
         flash(str(invalid), "error")
         return redirect(url_for("console.review", public_id=public_id)), 303
     notify(decision.notice)
+    if verdict == "approve":
+        # 人脸建模 from this photo if the person has none yet (a worker job: dlib takes a second)
+        runtime().jobs.enqueue(faces.reference_from_review, decision.review.id)
     label = "已通过" if verdict == "approve" else "未通过"
     extra = f"，补发{decision.back_pay_months}个月" if decision.back_pay_months else ""
     flash(f"照片 {public_id[:6]}… {label}{extra}，已通知申请人。", "ok")

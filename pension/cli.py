@@ -358,3 +358,18 @@ def public_notice_command(region_code: str, year: int | None, out: Path) -> None
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("import-reference-faces")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def import_reference_faces(folder: Path) -> None:
+    """人脸建模: reference faces from roster photos named by person number (P0001.jpg).
+
+    Exits 1 when a file had no face, several faces, or named nobody on the roster.
+    """
+    from services.faces import import_reference_folder
+
+    report = import_reference_folder(_database(_settings()), folder, progress=sys.stderr.isatty())
+    click.echo(report.format())
+    if report.problems:
+        sys.exit(1)

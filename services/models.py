@@ -438,3 +438,55 @@ class PublicNoticeEntry(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
 
     notice: Mapped[PublicNotice] = relationship(back_populates="entries")
+
+
+class ReferenceFace(Base):
+    """人脸建模：a person's reference face, the 128-d encoding a live check is matched against.
+
+    One per person. ``source`` says where it came from: 'roster_photo' (the social-security-card
+    photo, imported by staff) or 'photo_review' (the face on the first approved review photo).
+    The image itself is not kept here.
+    """
+
+    __tablename__ = "reference_faces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), unique=True)
+    encoding: Mapped[list] = mapped_column(JSON)  # 128 floats
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FaceCheck(Base):
+    """One face check offered in the chat: the link's single use, the actions asked, the outcome.
+
+    ``status``: issued → consented → uploaded → passed / failed. The link names the row by
+    ``public_id``; it works until the upload (single use) and for 15 minutes at most.
+    """
+
+    __tablename__ = "face_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=public_id)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    actions: Mapped[list] = mapped_column(JSON)  # e.g. ['blink', 'turn_left']
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    reason: Mapped[str | None] = mapped_column(String(32))  # why it failed: services/liveness.py
+    evidence: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    uploaded_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class FaceConsent(Base):
+    """同意书 (PIPL art. 29): the person agreed to face processing, when, and to which wording."""
+
+    __tablename__ = "face_consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id"))
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("face_checks.id"))
+    wording_version: Mapped[str] = mapped_column(String(16))
+    consented_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
