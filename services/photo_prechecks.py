@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services import faces
 from services.clock import in_shanghai
@@ -49,6 +51,7 @@ __all__ = [
     "precheck_lines",
     "precheck_review",
     "read_text",
+    "reviews_to_precheck",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,16 @@ def precheck_review(runtime: Runtime, review_id: int) -> dict | None:
         review.prechecks = compute_prechecks(checks)
         log.info("photo review #%s pre-checked", review_id)
         return review.prechecks
+
+
+def reviews_to_precheck(session: Session) -> list[int]:
+    """Pending reviews with no pre-checks yet, oldest first (``pension precheck-photos``)."""
+    query = (
+        select(PhotoReview.id)
+        .where(PhotoReview.status == "pending", PhotoReview.prechecks.is_(None))
+        .order_by(PhotoReview.submitted_at)
+    )
+    return list(session.scalars(query))
 
 
 def _newspaper_max_age(person: Person | None) -> int:

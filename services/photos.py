@@ -14,6 +14,7 @@ served to signed-in staff only via :func:`photo_path`.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -191,13 +192,15 @@ def store_review_photo(
     *,
     person: Person | None,
     account: ChannelAccount | None,
+    now: dt.datetime | None = None,
 ) -> PhotoReview:
     """检查并保存一张待人工审核的照片，登记一条 status='pending' 的审核记录。
 
     What is written is the re-encoded JPEG (:func:`decode_photo`), never the bytes as sent.
     The file is written before the row; if the row cannot be added the file is removed. A
     transaction rolled back later by the caller leaves an unreferenced file behind, which a
-    clean-up job can delete (files with no PhotoReview row).
+    clean-up job can delete (files with no PhotoReview row). ``now`` (naive UTC, the app's
+    clock) is when it was submitted: the newspaper's date is judged against it.
     """
     photo = decode_photo(data)
     directory = _photo_directory(Path(photo_dir))
@@ -211,6 +214,7 @@ def store_review_photo(
             account_id=account.id if account is not None else None,
             photo_name=name,
             status="pending",
+            **({"submitted_at": now} if now is not None else {}),
         )
         session.add(review)
         session.flush()
