@@ -3,6 +3,7 @@ garbage behind a real header, EXIF tags to strip, a sideways phone photo."""
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import struct
@@ -82,6 +83,7 @@ def jpeg_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+@functools.cache
 def attacks() -> dict[str, bytes]:
     """The three fakes that were filed for staff review before Pillow decoded every photo."""
     return {
@@ -89,3 +91,10 @@ def attacks() -> dict[str, bytes]:
         "74-byte png claiming 12000x12000": png_claiming(12_000, 12_000),
         "7 MB of garbage behind a jpeg header": garbage_behind_a_jpeg_header(),
     }
+
+
+ATTACKS = (
+    "16-bit png 11999x11999",
+    "74-byte png claiming 12000x12000",
+    "7 MB of garbage behind a jpeg header",
+)
