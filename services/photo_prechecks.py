@@ -46,6 +46,7 @@ from services.regions import policy_for
 from services.runtime import Runtime
 
 __all__ = [
+    "CHECKS",
     "PrecheckInput",
     "compute_prechecks",
     "precheck_lines",
@@ -122,7 +123,7 @@ def _newspaper_max_age(person: Person | None) -> int:
 def compute_prechecks(checks: PrecheckInput) -> dict:
     """Every pre-check; one that fails is logged and left None, the others still count."""
     result: dict = {}
-    for check in (_face_checks, _text_checks, _sharpness_check):
+    for check in CHECKS:
         try:
             result.update(check(checks))
         except Exception:  # noqa: BLE001 — a pre-check must never lose the review
@@ -133,7 +134,7 @@ def compute_prechecks(checks: PrecheckInput) -> dict:
 # --------------------------------------------------------------------------- faces
 
 
-def _face_checks(checks: PrecheckInput) -> dict:
+def face_checks(checks: PrecheckInput) -> dict:
     picture = faces.rgb_array(checks.image)
     found = faces.face_locations(picture)
     distance = None
@@ -168,7 +169,7 @@ def read_text(image: Image.Image) -> list[str]:
     return [text for _box, text, _score in found or []]
 
 
-def _text_checks(checks: PrecheckInput) -> dict:
+def text_checks(checks: PrecheckInput) -> dict:
     lines = read_text(checks.image)
     paper = newspaper_date(lines, checks.uploaded_on)
     card = _id_number_on_card(lines)
@@ -220,7 +221,7 @@ def _id_number_on_card(lines: list[str]) -> str | None:
 # --------------------------------------------------------------------------- sharpness
 
 
-def _sharpness_check(checks: PrecheckInput) -> dict:
+def sharpness_check(checks: PrecheckInput) -> dict:
     return {"sharpness": round(sharpness(checks.image), 1)}
 
 
@@ -233,6 +234,9 @@ def sharpness(image: Image.Image) -> float:
     a = np.asarray(grey, dtype=np.float32)
     laplacian = a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:] - 4 * a[1:-1, 1:-1]
     return float(laplacian.var())
+
+
+CHECKS: tuple[Callable[[PrecheckInput], dict], ...] = (face_checks, text_checks, sharpness_check)
 
 
 # --------------------------------------------------------------------------- the console

@@ -7,6 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -69,6 +74,27 @@ def test_ocr_reads_the_newspapers_date_exactly(name):
     lines = read_text(picture(name))
     assert any("2026年11月20日" in line for line in lines)
     assert newspaper_date(lines, TODAY) == dt.date(2026, 11, 20)
+
+
+def test_ocr_works_without_any_network(tmp_path):
+    """RapidOCR's models are inside the wheel: in a network namespace of its own (no interface
+    but a down loopback), with an empty home folder, the date is still read."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a process without network")
+    code = (
+        "from PIL import Image; from services.photo_prechecks import read_text; "
+        f"print('|'.join(read_text(Image.open({str(FACES / 'date_noto.png')!r}))))"
+    )
+    run = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": "."},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "2026年11月20日" in run.stdout
 
 
 def test_the_newspaper_date_is_the_masthead_not_a_birth_date_nor_the_cards_validity():
