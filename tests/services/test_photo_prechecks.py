@@ -226,3 +226,32 @@ def test_lines_of_older_or_partial_results():
         "报纸日期：未识别",
         "身份证号：未识别",
     ]
+
+
+def test_pension_precheck_photos_fills_in_what_no_job_computed(db, postgres_url, tmp_path):
+    """A Rasa action server has no job queue: the command catches up on its photos."""
+    from click.testing import CliRunner
+
+    from pension.cli import main as cli
+
+    with db.session() as session:
+        person = make_person(session, region_code="360734")
+        review = store_review_photo(
+            session, tmp_path, PAPER.read_bytes(), person=person, account=None
+        )
+    env = {
+        "DATABASE_URL": postgres_url,
+        "AUTO_MIGRATE": "0",
+        "LOAD_DEMO_ROSTER": "0",
+        "REDIS_URL": "",
+        "PHOTO_DIR": str(tmp_path),
+        "CLOCK": "2026-12-01 10:00",
+    }
+    result = CliRunner().invoke(cli, ["precheck-photos"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "预检完成：1 张照片" in result.output
+    with db.session() as session:
+        prechecks = session.get(PhotoReview, review.id).prechecks
+    assert prechecks["faces"] == 1 and prechecks["newspaper_date"] == "2026-11-20"
+    again = CliRunner().invoke(cli, ["precheck-photos"], env=env)
+    assert "预检完成：0 张照片" in again.output
