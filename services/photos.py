@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pillow_heif
-from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, ImageStat, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from services.accounts import actor_for
@@ -149,6 +149,9 @@ def _decode(data: bytes) -> ReviewPhoto:
         _check_size(*image.size)  # from the header alone: nothing decoded yet
         image.verify()  # PNG: every chunk's CRC
     with Image.open(io.BytesIO(data), formats=list(_FORMATS)) as image:
+        # face_recognition's import sets this for the whole process (it would fill a cut-off
+        # picture with grey and call it loaded): refused here, whatever was imported before.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
         image.load()  # every pixel: a truncated or garbled picture fails here
         upright = ImageOps.exif_transpose(image)
         picture = _rgb(upright)

@@ -211,6 +211,16 @@ def test_an_iphone_heic_photo_is_accepted_and_kept_as_jpeg(db, photo_dir):
     assert stored_image(photo_dir, review).size == (910, 1137)
 
 
+def test_a_truncated_photo_is_refused_even_after_face_recognition_is_imported():
+    """face_recognition sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process."""
+    from services import faces
+
+    faces.face_locations(faces.load_image(FACES / "obama_small.jpg"))  # imports it
+    jpeg = JPEG.read_bytes()
+    assert inspect_or_code(jpeg[: len(jpeg) // 2]) == "truncated"
+    assert inspect_or_code(garbage_behind_a_jpeg_header(0)) == "corrupt"
+
+
 def test_garbage_is_refused_whatever_the_random_bytes():
     codes = {
         seed: inspect_or_code(garbage_behind_a_jpeg_header(seed, 1024 * 1024)) for seed in range(12)
