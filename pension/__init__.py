@@ -7,6 +7,7 @@ Nothing imports this package; it imports everything else and wires it::
     ├── channels/  REST, WeChat, Alipay, web chat (each also the outbound port of its platform)
     ├── bot/       the dialogue: engine, actions, stores
     ├── console/   the staff console
+    ├── face/      the face-check page the chat links to
     └── services/  the domain, no Flask
 """
 
@@ -55,7 +56,8 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
 
 def _blueprints(app: Flask) -> None:
     import console
+    import face
     from channels import alipay, rest, webchat, wechat
 
-    for blueprint in (health, rest, webchat, wechat, alipay, console):
+    for blueprint in (health, rest, webchat, wechat, alipay, console, face):
         app.register_blueprint(blueprint.blueprint)

@@ -24,6 +24,10 @@ DEFAULTS: dict[str, object] = {
     "AUTO_MIGRATE": None,  # default: on with the embedded SQLite database only
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # a phone photo fits; anything bigger is refused
     "PHOTO_DIR": None,  # default: <instance>/photos, outside the web root
+    "FACE_VIDEO_DIR": None,  # default: <instance>/face-videos; clips wait there for the worker
+    "FACE_VIDEO_MAX_BYTES": 40 * 1024 * 1024,  # a 10-second phone clip; the face page only
+    "FACE_KEEP_VIDEOS": False,  # keep clips after the check (retention configured); else deleted
+    "FACE_MATCH_THRESHOLD": 0.6,  # face distance at most this: the same person (bench/face_check.py)
     "CONVERSATION_TTL_SECONDS": 30 * 60,  # slots expire after 30 minutes of silence
     "DATABASE_STATEMENT_TIMEOUT_MS": 5000,  # web requests only; batch commands are unbounded
     "REGIONS_FILE": None,  # default: services/data/regions.yaml (an operator's own copy)
@@ -50,13 +54,14 @@ DEFAULTS: dict[str, object] = {
 
 _INT_KEYS = {
     "MAX_CONTENT_LENGTH",
+    "FACE_VIDEO_MAX_BYTES",
     "CONVERSATION_TTL_SECONDS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
     "HANDOFF_WAIT_MINUTES",
     "CONSOLE_IDLE_MINUTES",
 }
-_BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
-_FLOAT_KEYS = {"WECHAT_REPLY_WAIT"}
+_BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE", "FACE_KEEP_VIDEOS"}
+_FLOAT_KEYS = {"WECHAT_REPLY_WAIT", "FACE_MATCH_THRESHOLD"}
 
 
 def default_instance_path() -> Path:
@@ -120,6 +125,8 @@ def load_settings(
             config[key] = embedded
     if not config["PHOTO_DIR"]:
         config["PHOTO_DIR"] = str(instance / "photos")
+    if not config["FACE_VIDEO_DIR"]:
+        config["FACE_VIDEO_DIR"] = str(instance / "face-videos")
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _instance_secret(instance)
     return config

@@ -26,7 +26,7 @@ from services.models import (
     Person,
     naive_utc,
 )
-from services.policy import Resumption, assess, resumption
+from services.policy import Resumption, assess, format_date, resumption
 
 
 class CannotCertify(ValueError):
@@ -82,6 +82,23 @@ def record_certification(
     )
     session.flush()
     return CertificationOutcome(record, resumed)
+
+
+def what_follows(person: Person, day: dt.date, resumed: Resumption | None) -> str:
+    """What a person is told after certifying: payment resumes (back pay), the next due date."""
+    lines = []
+    if resumed is not None:
+        if resumed.back_pay_months:
+            lines.append(
+                f"养老金将恢复发放，并补发从{resumed.back_pay_from.year}年"
+                f"{resumed.back_pay_from.month}月起共{resumed.back_pay_months}个月的待遇。"
+            )
+        else:
+            lines.append("养老金将恢复发放，停发期间的待遇由经办机构核算后补发。")
+    standing = assess(person, day)
+    if standing.window is not None and standing.window.due_date > day:
+        lines.append(f"下次请在{format_date(standing.window.due_date)}前认证。")
+    return "".join(lines)
 
 
 def _resume_if_suspended(session: Session, person: Person, day: dt.date) -> Resumption | None:

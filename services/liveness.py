@@ -42,15 +42,8 @@ __all__ = [
     "measure",
 ]
 
-# The actions a check may ask for, with the words the page shows and speaks.
-ACTIONS = {
-    "blink": "请眨眨眼",
-    "open_mouth": "请张张嘴",
-    "turn_left": "请慢慢向左转头",
-    "turn_right": "请慢慢向右转头",
-    "head_up": "请慢慢抬头",
-    "head_down": "请慢慢低头",
-}
+# The actions a check may ask for (their prompts: services/data/face_check.yaml).
+ACTIONS = ("blink", "open_mouth", "turn_left", "turn_right", "head_up", "head_down")
 # What a check asks by default: the ones that hold up on phone videos (pitch is noisier).
 RANDOM_POOL = ("blink", "open_mouth", "turn_left", "turn_right")
 
@@ -64,8 +57,14 @@ BLINK_REOPEN = 0.85  # and back above 85 % afterwards (a smile stays narrow)
 MOUTH_OPEN_GAIN = 0.18  # inner-lip gap / mouth width grows by this much
 YAW_TURN = 0.18  # nose position between the jaw ends moves by this fraction
 PITCH_TURN = 0.08  # nose position between eyes and chin moves by this fraction
-STILL_MOTION = 0.01  # nothing moved more than this: a photo held up to the camera
-SAME_FACE = 0.55  # two frames farther apart than this are not the same face
+# A photo held up to the camera: the head's pose and the mouth do not move beyond the jitter
+# of video compression (measured: yaw ±0.01, mouth ±0.02, eyes ±10 %).
+STILL_POSE = 0.04
+STILL_MOUTH = 0.05
+STILL_EYES = 0.2
+# Two frames of one clip farther apart than this are not the same face (same person in a
+# low-light, turning clip: up to 0.62; different people: 0.79 and more).
+SAME_FACE = 0.72
 DARK = 45  # mean brightness (0–255) below which a face-less frame is "too dark"
 
 
@@ -157,7 +156,7 @@ def frames_from_video(
             duration = _seconds(container, video)
             if duration is not None and duration > MAX_SECONDS:
                 raise VideoRejected(f"video of {duration:.0f} s; at most {MAX_SECONDS:.0f} s")
-            decoded = [frame.to_image() for frame in _bounded_frames(container, video)]
+            decoded = [_upright(frame) for frame in _bounded_frames(container, video)]
     except (av.error.FFmpegError, OSError, ValueError) as error:
         if isinstance(error, VideoRejected):
             raise
@@ -166,6 +165,13 @@ def frames_from_video(
         raise VideoRejected("no frames")
     picks = np.linspace(0, len(decoded) - 1, num=min(max_frames, len(decoded)))
     return [faces.rgb_array(decoded[int(round(i))], max_side) for i in picks]
+
+
+def _upright(frame):
+    # Phones record sideways and note the turn in the stream's display matrix.
+    image = frame.to_image()
+    turn = int(getattr(frame, "rotation", 0) or 0) % 360
+    return image.rotate(turn, expand=True) if turn else image
 
 
 def _seconds(container, video) -> float | None:
@@ -192,7 +198,8 @@ def _bounded_frames(container, video, limit: int = 30 * 60):
 def measure(image: np.ndarray) -> FrameMeasure:
     """Detect, take landmarks and the encoding of one frame."""
     brightness = float(image.mean())
-    locations = faces.face_locations(image)
+    # A selfie's face is large: the quick pass first, the finer one only when it finds none.
+    locations = faces.face_locations(image, upsample=0) or faces.face_locations(image)
     if len(locations) != 1:
         return FrameMeasure(faces=len(locations), brightness=brightness)
     fr = faces._face_recognition()
@@ -220,10 +227,10 @@ def _eye_ratio(eye: Sequence[tuple[int, int]]) -> float:
 
 
 def _mouth_ratio(top: Sequence[tuple[int, int]], bottom: Sequence[tuple[int, int]]) -> float:
-    # face_recognition's lips: outer corners top[0] and top[6]; inner top lip top[8:11]
-    # (points 63, 62, 61), inner bottom lip bottom[8:11] (67, 66, 65).
+    # face_recognition's lips: outer corners top[0] and top[6] (points 48, 54); inner top lip
+    # top[8:11] (63, 62, 61) above the inner bottom lip bottom[10:7:-1] (65, 66, 67).
     width = _dist(top[0], top[6]) or 1.0
-    gaps = [_dist(t, b) for t, b in zip(top[8:11], bottom[8:11], strict=True)]
+    gaps = [_dist(t, b) for t, b in zip(top[8:11], bottom[10:7:-1], strict=True)]
     return float(np.mean(gaps)) / width
 
 
@@ -302,15 +309,25 @@ def _face_problem(measures: Sequence[FrameMeasure]) -> Finding | None:
 
 
 def _still(usable: Sequence[FrameMeasure]) -> bool:
-    spread = max(
-        float(np.ptp([getattr(m, name) for m in usable])) for name in ("ear", "mar", "yaw", "pitch")
+    def spread(name: str) -> float:
+        return float(np.ptp([getattr(m, name) for m in usable]))
+
+    eyes = spread("ear") / (float(np.mean([m.ear for m in usable])) or 1.0)
+    return (
+        spread("yaw") < STILL_POSE
+        and spread("pitch") < STILL_POSE
+        and spread("mar") < STILL_MOUTH
+        and eyes < STILL_EYES
     )
-    return spread < STILL_MOTION
 
 
 def _farthest_apart(usable: Sequence[FrameMeasure]) -> float:
-    first = usable[0].encoding
-    return max(faces.face_distance(first, m.encoding) for m in usable[1:]) if len(usable) > 1 else 0
+    """The largest distance between two frames' faces (0 for a single frame)."""
+    encodings = np.array([m.encoding for m in usable])
+    if len(encodings) < 2:
+        return 0.0
+    gaps = encodings[:, None, :] - encodings[None, :, :]
+    return float(np.sqrt((gaps**2).sum(axis=-1)).max())
 
 
 def actions_in_order(usable: Sequence[FrameMeasure], asked: Sequence[str]) -> list[str]:

@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from services import audit
-from services.certification import CannotCertify, record_certification
+from services.certification import CannotCertify, record_certification, what_follows
 from services.clock import SHANGHAI, in_shanghai
 from services.models import (
     CertificationMethod,
@@ -39,7 +39,6 @@ from services.models import (
 from services.notifications import Notice
 from services.outbound import BotMessage, Button
 from services.photos import photo_path
-from services.policy import assess, format_date
 from services.regions import policy_for
 from services.staff import covers, region_clause
 
@@ -342,19 +341,8 @@ def decide(
 
 
 def _approved_messages(person: Person, day: dt.date, resumed) -> list[BotMessage]:
-    lines = [f"{person.name}的认证照片已审核通过，本次养老金资格认证已完成。"]
-    if resumed is not None:
-        if resumed.back_pay_months:
-            lines.append(
-                f"养老金将恢复发放，并补发从{resumed.back_pay_from.year}年"
-                f"{resumed.back_pay_from.month}月起共{resumed.back_pay_months}个月的待遇。"
-            )
-        else:
-            lines.append("养老金将恢复发放，停发期间的待遇由经办机构核算后补发。")
-    standing = assess(person, day)
-    if standing.window is not None and standing.window.due_date > day:
-        lines.append(f"下次请在{format_date(standing.window.due_date)}前认证。")
-    return [BotMessage(text="".join(lines))]
+    first = f"{person.name}的认证照片已审核通过，本次养老金资格认证已完成。"
+    return [BotMessage(text=first + what_follows(person, day, resumed))]
 
 
 def _rejected_messages(person: Person | None, reason: RejectReason, text: str) -> list[BotMessage]:

@@ -21,13 +21,15 @@ from bot.actions.common import (
     faq_button,
     hotline,
     method_buttons,
+    methods_for,
+    now,
     people_buttons,
     say,
     subject_person,
     today,
     unit_of_work,
 )
-from services import accounts, identity
+from services import accounts, face_checks, identity
 from services.models import Person
 from services.policy import Assessment, assess, format_date, resumption
 
@@ -251,6 +253,15 @@ class ActionChooseMethod(Action):
             return events + [FollowupAction("action_begin_home_visit")]
         with unit_of_work() as session:
             person = subject_person(session, tracker)
+            if person is not None and "face" in methods_for(person):
+                offer = face_checks.offer_check(
+                    session, person, account_of(session, tracker), now=now()
+                )
+                for message in offer.messages:
+                    buttons = [{"title": b.title, "payload": b.payload} for b in message.buttons]
+                    custom = {"link": message.link} if message.link else None
+                    dispatcher.utter_message(text=message.text, buttons=buttons, custom=custom)
+                return events
             app = "”或“".join(assess(person, today()).policy.apps) if person else "当地社保"
             others = method_buttons(person, besides="face") if person else []
         say(
