@@ -15,6 +15,7 @@ import contextvars
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from services import handoffs
 from services.clock import Clock, system_clock
 from services.db import Database
 from services.handoffs import HandoffPolicy
+from services.runtime import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class EmbeddedEngine:
         domain: Domain | None = None,
         rules: RuleBook | None = None,
         handoff_policy: HandoffPolicy | None = None,
+        jobs: Callable[[], JobQueue] | None = None,
     ):
         self.nlu = nlu
         self.handoff_policy = handoff_policy or HandoffPolicy()
@@ -118,6 +121,7 @@ class EmbeddedEngine:
         self.database = database
         self.photo_dir = Path(photo_dir)
         self.clock = clock
+        self.jobs = jobs  # asked at each turn: a test may swap the runtime's queue
         self.uploads = UploadParking(photo_dir)
         self.session_ttl_seconds = session_ttl_seconds
         self.domain = domain or Domain.load()
@@ -300,7 +304,12 @@ class EmbeddedEngine:
             "version": "3.6.21",
         }
         scope = action_context.ActionContext(
-            self.database, self.photo_dir, self.stores, self.clock, self.handoff_policy
+            self.database,
+            self.photo_dir,
+            self.stores,
+            self.clock,
+            self.handoff_policy,
+            jobs=self.jobs() if self.jobs else None,
         )
         return run_now(action_context.run_in(scope, self.executor.run(call)))
 

@@ -100,23 +100,21 @@ LABELS = {
         "not_found": "未见到本人",
         "moved": "已搬离",
     },
-    "precheck_labels": {
-        "faces": "人脸数",
-        "face_distance": "与参考人脸的距离",
-        "newspaper_date": "报纸日期",
-        "newspaper_recent": "报纸在15天内",
-        "id_number_matches": "身份证号一致",
-        "sharpness": "清晰度",
-    },
 }
 
 
 @blueprint.context_processor
 def _labels():
+    from services.photo_prechecks import precheck_lines
     from services.reports import region_name
     from services.reviews import CLAIM_TTL
 
-    return {**LABELS, "claim_ttl": CLAIM_TTL, "region_label": region_name}
+    return {
+        **LABELS,
+        "claim_ttl": CLAIM_TTL,
+        "region_label": region_name,
+        "precheck_lines": precheck_lines,
+    }
 
 
 def page(template: str, **context):

@@ -380,3 +380,20 @@ def import_reference_faces(folder: Path) -> None:
     click.echo(report.format())
     if report.problems:
         sys.exit(1)
+
+
+@main.command("precheck-photos")
+def precheck_photos() -> None:
+    """自动预检: compute the pre-checks of pending photo reviews that have none yet.
+
+    The embedded engine queues them as each photo arrives; this is for a Rasa action server
+    (which has no job queue) and for photos filed before the pre-checks existed.
+    """
+    from services.photo_prechecks import precheck_review, reviews_to_precheck
+
+    runtime = _runtime(_settings())
+    with runtime.database.session() as session:
+        waiting = reviews_to_precheck(session)
+    for review_id in waiting:
+        precheck_review(runtime, review_id)
+    click.echo(f"预检完成：{len(waiting)} 张照片")

@@ -88,6 +88,7 @@ def add_dialogue(runtime: Runtime) -> None:
             clock=runtime.clock,
             handoff_policy=HandoffPolicy.from_settings(config),
             session_ttl_seconds=config["CONVERSATION_TTL_SECONDS"],
+            jobs=lambda: runtime.jobs,
             **common,
         )
     extensions.update(nlu=nlu, engine=engine)

@@ -1,10 +1,11 @@
 """人工审核照片的保存：手持身份证和报纸的半身照，交工作人员审核。
 
-Only real JPEG and PNG files are accepted. Their structure is checked here without an image
-library: the JPEG marker segments up to the end-of-image marker (SOF gives the size), or the
-PNG chunks with their CRCs up to IEND (IHDR gives the size). That rejects renamed text files,
-truncated uploads and headers announcing absurd dimensions (decompression bombs) before any
-decoder ever sees them. Pixel data is not decoded.
+Every photo is decoded with Pillow before anyone sees it: opened (JPEG, PNG, or an iPhone's
+HEIC through pillow-heif), checked for its size before any pixel is decoded (a header announcing
+more than :data:`MAX_PIXELS` is a decompression bomb, not a phone photo), verified, decoded in
+full (a truncated upload or garbage behind a real header fails there), turned upright from its
+EXIF orientation and re-encoded as a JPEG without any metadata: what is stored is the picture,
+never the GPS position, the phone's serial number or a payload hidden in the file.
 
 Photos are sensitive personal information: they go to ``photo_dir`` (outside the web root,
 directory 0700, files 0600) under a random name that says nothing about the person, and are
@@ -13,13 +14,17 @@ served to signed-in staff only via :func:`photo_path`.
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import os
 import re
 import secrets
-import zlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import pillow_heif
+from PIL import Image, ImageFile, ImageOps, ImageStat, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from services.accounts import actor_for
@@ -27,29 +32,38 @@ from services.models import AuditLog, ChannelAccount, Person, PhotoReview
 
 __all__ = [
     "MAX_BYTES",
+    "MAX_PIXELS",
     "MAX_SIDE",
     "MIN_SIDE",
     "ImageInfo",
     "PhotoRejected",
+    "ReviewPhoto",
+    "decode_photo",
     "inspect_image",
+    "open_stored_photo",
     "photo_path",
     "store_review_photo",
 ]
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_SIDE = 12_000  # px; more is a decompression bomb, not a phone photo
+MAX_PIXELS = 50_000_000  # a 50 MP phone camera still fits; 1 GB of decoded pixels does not
 MIN_SIDE = 200  # px; smaller cannot show a face, an ID card and a date
+# Standard deviation of the grey levels below which a picture shows nothing: what libjpeg
+# makes of random bytes behind a real header is mid-grey (it fills what it cannot decode).
+MIN_CONTRAST = 8.0
+STORED_SIDE = 4_096  # px, the long side kept: the ID number and the date stay readable
+JPEG_QUALITY = 90
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SOI = b"\xff\xd8\xff"
-# Start-of-frame markers: baseline, extended, progressive, lossless, arithmetic variants.
-_JPEG_SOF = frozenset(
-    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-)
-_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0–7: no length field
-# Inside entropy-coded data, 0xFF is followed by 0x00 (stuffing), RSTn or another 0xFF (fill).
-_JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
-_PNG_BIT_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
+# Pillow refuses more than twice MAX_IMAGE_PIXELS by itself and only warns between once and
+# twice: a warning is an error here, whichever thread opens the image.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+pillow_heif.register_heif_opener()
+
+_FORMATS = {"JPEG": "jpeg", "PNG": "png", "HEIF": "heif"}
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1")
 _STORED_NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png)")
 
 
@@ -59,45 +73,119 @@ class PhotoRejected(ValueError):
     def __init__(self, reason: str, code: str):
         super().__init__(reason)
         self.reason = reason
-        self.code = (
-            code  # empty / too_large / not_image / truncated / corrupt / too_big / too_small
-        )
+        self.code = code  # empty / too_large / not_image / truncated / corrupt / too_big / too_small / blank
+
+
+_REASONS = {
+    "empty": "没有收到照片内容，请重新发送",
+    "too_large": f"照片太大了（超过{MAX_BYTES // (1024 * 1024)}MB），请换一张或压缩后重新发送",
+    "not_image": "这不是照片文件，请发送JPG或PNG格式的照片",
+    "truncated": "照片没有传完整，请重新发送",
+    "corrupt": "照片文件已损坏，无法打开，请重新拍一张",
+    "too_big": "照片尺寸不正常（像素太多），请用手机相机重新拍一张",
+    "too_small": "照片太小了，工作人员看不清，请发送原图",
+    "blank": "照片上什么也看不清（一片空白），请对着本人、身份证和报纸重新拍一张",
+}
+
+
+def _rejected(code: str) -> PhotoRejected:
+    return PhotoRejected(_REASONS[code], code)
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    format: str  # 'jpeg' / 'png'
-    width: int
+    format: str  # what was sent: 'jpeg' / 'png' / 'heif'
+    width: int  # upright, after the EXIF orientation
     height: int
 
     @property
     def extension(self) -> str:
-        return ".jpg" if self.format == "jpeg" else ".png"
+        return {"jpeg": ".jpg", "png": ".png", "heif": ".heic"}[self.format]
 
     @property
     def mime_type(self) -> str:
         return f"image/{self.format}"
 
 
+@dataclass(frozen=True)
+class ReviewPhoto:
+    """A photo as it is kept: the upright picture re-encoded as a JPEG, no metadata."""
+
+    info: ImageInfo
+    jpeg: bytes
+
+
 def inspect_image(data: bytes) -> ImageInfo:
     """检查照片文件；合格则返回格式和尺寸，否则抛出 :class:`PhotoRejected`。"""
+    return decode_photo(data).info
+
+
+def decode_photo(data: bytes) -> ReviewPhoto:
+    """解码并重新编码照片；不合格抛出 :class:`PhotoRejected`（理由是给用户看的中文）。"""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("photo data must be bytes")
     data = bytes(data)
     if not data:
-        raise PhotoRejected("没有收到照片内容，请重新发送", "empty")
+        raise _rejected("empty")
     if len(data) > MAX_BYTES:
-        raise PhotoRejected(
-            f"照片太大了（超过{MAX_BYTES // (1024 * 1024)}MB），请换一张或压缩后重新发送",
-            "too_large",
-        )
-    if data.startswith(_JPEG_SOI):
-        info = _inspect_jpeg(data)
-    elif data.startswith(_PNG_SIGNATURE):
-        info = _inspect_png(data)
-    else:
-        raise PhotoRejected("这不是照片文件，请发送JPG或PNG格式的照片", "not_image")
-    return info
+        raise _rejected("too_large")
+    try:
+        return _decode(data)
+    except PhotoRejected:
+        raise
+    except Image.DecompressionBombError:
+        raise _rejected("too_big") from None
+    except Image.DecompressionBombWarning:
+        raise _rejected("too_big") from None
+    except UnidentifiedImageError:
+        raise _rejected("corrupt" if _looks_like_a_photo(data) else "not_image") from None
+    except Exception as error:  # noqa: BLE001 — whatever a decoder says about outsider bytes
+        raise _rejected("truncated" if "truncated" in str(error).lower() else "corrupt") from None
+
+
+def _decode(data: bytes) -> ReviewPhoto:
+    with Image.open(io.BytesIO(data), formats=list(_FORMATS)) as image:
+        format = _FORMATS[image.format]
+        _check_size(*image.size)  # from the header alone: nothing decoded yet
+        image.verify()  # PNG: every chunk's CRC
+    with Image.open(io.BytesIO(data), formats=list(_FORMATS)) as image:
+        # face_recognition's import sets this for the whole process (it would fill a cut-off
+        # picture with grey and call it loaded): refused here, whatever was imported before.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        image.load()  # every pixel: a truncated or garbled picture fails here
+        upright = ImageOps.exif_transpose(image)
+        picture = _rgb(upright)
+    picture.thumbnail((STORED_SIDE, STORED_SIDE), Image.Resampling.LANCZOS)
+    if ImageStat.Stat(picture.convert("L")).stddev[0] < MIN_CONTRAST:
+        raise _rejected("blank")
+    output = io.BytesIO()
+    picture.save(output, "JPEG", quality=JPEG_QUALITY, optimize=True)  # no exif=…: none kept
+    return ReviewPhoto(ImageInfo(format, *upright.size), output.getvalue())
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """RGB on white: transparent pixels of a PNG become paper, 16-bit greys become 8-bit."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.point(lambda value: value / 256).convert("L")
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        white = Image.new("RGBA", image.size, "white")
+        return Image.alpha_composite(white, image).convert("RGB")
+    return image.convert("RGB")
+
+
+def _check_size(width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise _rejected("corrupt")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise _rejected("too_big")
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise _rejected("too_small")
+
+
+def _looks_like_a_photo(data: bytes) -> bool:
+    """A JPEG, PNG or HEIF signature that Pillow could not open: a broken photo, not a text."""
+    return data.startswith(_SIGNATURES) or (data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS)
 
 
 def store_review_photo(
@@ -107,18 +195,21 @@ def store_review_photo(
     *,
     person: Person | None,
     account: ChannelAccount | None,
+    now: dt.datetime | None = None,
 ) -> PhotoReview:
     """检查并保存一张待人工审核的照片，登记一条 status='pending' 的审核记录。
 
+    What is written is the re-encoded JPEG (:func:`decode_photo`), never the bytes as sent.
     The file is written before the row; if the row cannot be added the file is removed. A
     transaction rolled back later by the caller leaves an unreferenced file behind, which a
-    clean-up job can delete (files with no PhotoReview row).
+    clean-up job can delete (files with no PhotoReview row). ``now`` (naive UTC, the app's
+    clock) is when it was submitted: the newspaper's date is judged against it.
     """
-    info = inspect_image(data)
+    photo = decode_photo(data)
     directory = _photo_directory(Path(photo_dir))
-    name = secrets.token_hex(16) + info.extension
+    name = secrets.token_hex(16) + ".jpg"
     path = directory / name
-    _write_private(path, bytes(data))
+    _write_private(path, photo.jpeg)
     try:
         session.flush()  # person / account ids
         review = PhotoReview(
@@ -126,6 +217,7 @@ def store_review_photo(
             account_id=account.id if account is not None else None,
             photo_name=name,
             status="pending",
+            **({"submitted_at": now} if now is not None else {}),
         )
         session.add(review)
         session.flush()
@@ -138,10 +230,11 @@ def store_review_photo(
                 detail={
                     "person_id": review.person_id,
                     "account_id": review.account_id,
-                    "format": info.format,
-                    "width": info.width,
-                    "height": info.height,
+                    "format": photo.info.format,
+                    "width": photo.info.width,
+                    "height": photo.info.height,
                     "bytes": len(data),
+                    "stored_bytes": len(photo.jpeg),
                 },
             )
         )
@@ -162,6 +255,13 @@ def photo_path(photo_dir: Path, review: PhotoReview) -> Path:
     if not _STORED_NAME.fullmatch(name):
         raise ValueError(f"photo review {review.id} has an unexpected file name")
     return Path(photo_dir) / name
+
+
+def open_stored_photo(photo_dir: Path, review: PhotoReview) -> Image.Image:
+    """The stored picture of a review, decoded (for the pre-checks); the file was made here."""
+    with Image.open(photo_path(photo_dir, review)) as image:
+        image.load()
+        return _rgb(image)
 
 
 def _photo_directory(directory: Path) -> Path:
@@ -185,123 +285,3 @@ def _write_private(path: Path, data: bytes) -> None:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-
-
-def _check_size(format: str, width: int, height: int) -> ImageInfo:
-    if width <= 0 or height <= 0:
-        raise PhotoRejected("照片文件已损坏，无法打开，请重新拍一张", "corrupt")
-    if width > MAX_SIDE or height > MAX_SIDE:
-        raise PhotoRejected(
-            f"照片尺寸不正常（超过{MAX_SIDE}像素），请用手机相机重新拍一张", "too_big"
-        )
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise PhotoRejected("照片太小了，工作人员看不清，请发送原图", "too_small")
-    return ImageInfo(format, width, height)
-
-
-def _truncated() -> PhotoRejected:
-    return PhotoRejected("照片没有传完整，请重新发送", "truncated")
-
-
-def _corrupt() -> PhotoRejected:
-    return PhotoRejected("照片文件已损坏，无法打开，请重新拍一张", "corrupt")
-
-
-def _inspect_jpeg(data: bytes) -> ImageInfo:
-    """Walk the marker segments from SOI to EOI; the first SOF gives the size."""
-    size = len(data)
-    position = 2
-    info: ImageInfo | None = None
-    scanned = False
-    while True:
-        if position >= size:
-            raise _truncated()
-        if data[position] != 0xFF:
-            raise _corrupt()
-        while position < size and data[position] == 0xFF:  # fill bytes
-            position += 1
-        if position >= size:
-            raise _truncated()
-        marker = data[position]
-        position += 1
-        if marker == 0xD9:  # EOI; anything after it (phone trailers) is ignored
-            break
-        if marker in _JPEG_STANDALONE:
-            continue
-        if marker in (0x00, 0xD8):
-            raise _corrupt()
-        if position + 2 > size:
-            raise _truncated()
-        length = int.from_bytes(data[position : position + 2], "big")
-        if length < 2:
-            raise _corrupt()
-        if position + length > size:
-            raise _truncated()
-        segment = data[position + 2 : position + length]
-        position += length
-        if marker in _JPEG_SOF and info is None:
-            if len(segment) < 6:
-                raise _corrupt()
-            height = int.from_bytes(segment[1:3], "big")
-            width = int.from_bytes(segment[3:5], "big")
-            components = segment[5]
-            if components not in (1, 3, 4) or len(segment) < 6 + 3 * components:
-                raise _corrupt()
-            info = _check_size("jpeg", width, height)
-        elif marker == 0xDA:  # start of scan: entropy-coded data follows
-            if info is None:
-                raise _corrupt()
-            scanned = True
-            found = _JPEG_NEXT_MARKER.search(data, position)
-            if found is None:
-                raise _truncated()
-            position = found.start()
-    if info is None or not scanned:
-        raise _corrupt()
-    return info
-
-
-def _inspect_png(data: bytes) -> ImageInfo:
-    """Walk the chunks from IHDR to IEND, checking every CRC."""
-    size = len(data)
-    position = len(_PNG_SIGNATURE)
-    info: ImageInfo | None = None
-    has_data = False
-    while True:
-        if position + 8 > size:
-            raise _truncated()
-        length = int.from_bytes(data[position : position + 4], "big")
-        kind = data[position + 4 : position + 8]
-        if length > 0x7FFFFFFF:
-            raise _corrupt()
-        end = position + 12 + length
-        if end > size:
-            raise _truncated() if info is not None else _corrupt()
-        body = data[position + 8 : position + 8 + length]
-        crc = int.from_bytes(data[end - 4 : end], "big")
-        if zlib.crc32(kind + body) != crc:
-            raise _corrupt()
-        if info is None:
-            if kind != b"IHDR" or length != 13:
-                raise _corrupt()
-            width = int.from_bytes(body[0:4], "big")
-            height = int.from_bytes(body[4:8], "big")
-            bit_depth, colour_type, compression, filtering, interlace = body[8:13]
-            if (
-                bit_depth not in _PNG_BIT_DEPTHS.get(colour_type, ())
-                or compression != 0
-                or filtering != 0
-                or interlace not in (0, 1)
-            ):
-                raise _corrupt()
-            info = _check_size("png", width, height)
-        elif kind == b"IHDR":
-            raise _corrupt()
-        elif kind == b"IDAT":
-            has_data = True
-        elif kind == b"IEND":
-            break
-        position = end
-    if not has_data:
-        raise _corrupt()
-    return info

@@ -31,7 +31,7 @@ from bot.actions.common import (
 )
 from bot.uploads import UploadParking
 from faq import knowledge
-from services import handoffs, home_visits, photos
+from services import handoffs, home_visits, photo_prechecks, photos
 from services.idcard import mask_phone
 from services.policy import assess
 from services.regions import policy_for, provinces
@@ -178,6 +178,13 @@ class ActionManualReview(Action):
         return [SlotSet("goal", "photo"), SlotSet("verified_person", person.person_no)]
 
 
+def _precheck_later(review_id: int) -> None:
+    """The pre-checks (faces, OCR: seconds of work) run in a worker, after the commit."""
+    queue = context.current().jobs
+    if queue is not None:
+        queue.enqueue(photo_prechecks.precheck_review, review_id)
+
+
 def _photo_not_accepted(dispatcher, person) -> list:
     """Where photos are not reviewed, or the person may not certify now: say so, and what works."""
     buttons = method_buttons(person, besides="photo_review")
@@ -218,6 +225,7 @@ class ActionReceivePhoto(Action):
                     data,
                     person=person,
                     account=account_of(session, tracker),
+                    now=context.current().clock.utcnow(),
                 )
             except photos.PhotoRejected as rejected:
                 say(
@@ -230,6 +238,7 @@ class ActionReceivePhoto(Action):
                 )
                 return []
             number = review.id
+        _precheck_later(number)
         say(
             dispatcher,
             f"照片收到了（受理号 P{number:06d}）。工作人员审核后会发消息告诉您结果，"

@@ -1,4 +1,6 @@
-"""What actions need from outside the tracker: the database, the photo folder, the clock.
+"""What actions need from outside the tracker: the database, the photo folder, the clock, and
+the job queue (the embedded engine's only: a standalone action server has none, and the photo
+pre-checks are then left to ``pension precheck-photos``).
 
 The embedded engine hands its own in per call (a context variable, so several apps in one
 process — as in tests — never mix). Under a standalone action server
@@ -18,6 +20,7 @@ from bot.stores import Stores, make_stores
 from services.clock import Clock, FrozenClock, system_clock
 from services.db import Database
 from services.handoffs import HandoffPolicy
+from services.runtime import JobQueue
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class ActionContext:
     stores: Stores
     clock: Clock = system_clock
     handoff_policy: HandoffPolicy = HandoffPolicy()  # staff hours, how long a request waits
+    jobs: JobQueue | None = None  # work after the turn: a review photo's pre-checks
 
 
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from pension.cli import main as cli
 from services.demo_roster import demo_rows
-from tests.support import FACES, NOW, TODAY, empty_tables
+from tests.fake_photos import ATTACKS, attacks
+from tests.support import FACES, NOW, TODAY, ImmediateJobs, empty_tables
 
 ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
@@ -353,6 +354,53 @@ def test_photo_review_after_identifying_accepts_a_real_photo_and_rejects_a_fake(
     assert "照片" in rejected and "请" in rejected  # why, and what to do instead
     accepted = text_of(chat.send_photo((FACES / "obama.jpg").read_bytes()))
     assert "收到" in accepted and "审核" in accepted
+
+
+def photo_review_chat(chat) -> None:
+    """DEMO0011 (no smartphone) identified and asked for a photo."""
+    name, id_number = ident("DEMO0011")
+    chat.say("能不能拍照认证")
+    chat.say(name)
+    assert "照片" in text_of(chat.say(id_number))
+
+
+def filed_reviews(app) -> list:
+    from sqlalchemy import select
+
+    from services.models import PhotoReview
+
+    with app.extensions["db"].session() as session:
+        return list(session.scalars(select(PhotoReview)))
+
+
+@pytest.mark.parametrize("engine", ["embedded"])
+@pytest.mark.parametrize("fake", ATTACKS)
+def test_fake_images_get_a_clear_answer_and_nothing_is_filed_for_staff(app, chat, fake):
+    """Issue 13 item 9: these three were filed for staff review before Pillow decoded photos."""
+    photo_review_chat(chat)
+    replies = chat.send_photo(attacks()[fake])
+    answer = text_of(replies)
+    assert "收到" not in answer and "受理号" not in answer
+    assert re.search(r"照片.*请.*(重新|再)", answer)  # what is wrong, and what to do
+    assert {"照片要求", "申请上门认证"} <= set(buttons_of(replies))
+    assert filed_reviews(app) == []
+    stored = [p for p in Path(app.config["PHOTO_DIR"]).rglob("*") if p.is_file()]
+    assert stored == []  # neither filed nor left parked
+
+
+@pytest.mark.parametrize("engine", ["embedded"])
+def test_a_filed_photo_is_prechecked_by_a_job(app, chat):
+    runtime = app.extensions["runtime"]
+    runtime.jobs = ImmediateJobs()
+    runtime.jobs.runtime = runtime
+    photo_review_chat(chat)
+    accepted = text_of(chat.send_photo((FACES / "photo_with_paper.jpg").read_bytes()))
+    assert "受理号" in accepted
+    assert runtime.jobs.ran == ["precheck_review"]
+    [review] = filed_reviews(app)
+    assert review.prechecks["faces"] == 1
+    assert review.prechecks["newspaper_date"] == "2026-11-20"
+    assert review.prechecks["newspaper_recent"] is True  # filed on the app's day, 2026-12-01
 
 
 @rasa_differs("DIET reads the question inside the form as a refusal")

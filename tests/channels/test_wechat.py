@@ -5,6 +5,7 @@ and RQ."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -24,7 +25,9 @@ from wechat_standin import (
 from bot.messages import BotMessage, Button
 from channels import wechat, wechat_jobs
 from channels.inbound import render_texts, sorry_text
-from services.models import ChannelAccount
+from services.models import ChannelAccount, PhotoReview
+from tests.fake_photos import ATTACKS, attacks
+from tests.support import make_person
 
 ROOT = Path(__file__).resolve().parents[2]
 pytest_plugins = ["wechat_fixtures"]  # the stand-ins' fixtures
@@ -183,6 +186,30 @@ def test_photo_is_downloaded_reviewed_and_answered_by_a_job(
     assert message.image == photo and message.sender == openid and message.text is None
     expected = render_texts(replies)
     assert expected and standin.sent_texts(openid) == expected
+
+
+@pytest.mark.parametrize("fake", ATTACKS)
+def test_fake_photos_get_the_reason_in_the_chat_and_nothing_is_filed(
+    wx_app, wx_client, platform, openid, standin, fake
+):
+    """Issue 13 item 9 through WeChat: identified for a photo review, the fake is refused."""
+    with wx_app.extensions["db"].session() as session:
+        # Jiangxi reviews photos; this schema is kept for the session: one person per case
+        person = make_person(session, seq=60 + ATTACKS.index(fake), region_code="360734")
+        name, number, person_id = person.name, person.id_number, person.id
+    for text in ("能不能拍照认证", name, number):
+        platform.post(wx_client, platform.text(openid, text))
+        wait_for_threads()
+    _, asked = spy(wx_app).calls[-1]
+    assert "照片" in "".join(render_texts(asked))  # the rules, then a wait for the photo
+    media_id = standin.add_media(attacks()[fake])
+    platform.post(wx_client, platform.image(openid, media_id))
+    run_jobs(wx_app)
+    answer = standin.sent_texts(openid)[-1]
+    assert "收到" not in answer and re.search(r"照片.*请.*(重新|再)", answer)
+    with wx_app.extensions["db"].session() as session:
+        filed = select(PhotoReview).where(PhotoReview.person_id == person_id)
+        assert session.scalars(filed).all() == []
 
 
 def test_photo_retry_downloads_once(wx_app, wx_client, platform, openid, standin):

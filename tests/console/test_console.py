@@ -306,3 +306,26 @@ def test_visit_workflow_over_http(console_app, roster, db_session, clock):
         .texts_for(Recipient("wechat", "o-wang-daughter"))
     )
     assert "上门" in told[0] and "认证通过" in told[1]
+
+
+def test_the_review_screen_shows_the_prechecks_in_chinese(console_app, roster, db_session, clock):
+    """The worker's pre-checks of the photo (a real run: faces, OCR, sharpness), as the
+    reviewer reads them: informing, never deciding."""
+    from services.photo_prechecks import precheck_review
+
+    with db_session() as session:
+        review = session.scalars(
+            select(PhotoReview).where(PhotoReview.public_id == roster["mine"])
+        ).one()
+        review.submitted_at = clock.utcnow()  # filed this morning, by the app's clock
+        review_id = review.id
+    precheck_review(console_app.extensions["runtime"], review_id)
+    client = console_app.test_client()
+    sign_in(client)
+    page = client.get(f"/console/reviews/{roster['mine']}").get_data(as_text=True)
+    prechecks = page[page.index('class="prechecks"') :]
+    for line in ["人脸 1 张", "与参照人脸距离：无参照人脸", "报纸日期 2026-11-20（15天内）"]:
+        assert f"<li>{line}</li>" in prechecks
+    assert re.search(r"<li>清晰度 \d+（清晰）</li>", prechecks)
+    assert "预检结果仅供参考，由审核员决定" in prechecks
+    assert "approve" in page  # the decision is still the reviewer's

@@ -1,12 +1,16 @@
-"""Photos for manual review: only real JPEG/PNG, stored privately under random names."""
+"""Photos for manual review: only real pictures, decoded under a pixel limit, stored
+privately under random names as JPEGs re-encoded without metadata."""
 
 from __future__ import annotations
 
+import functools
+import io
 import stat
 import struct
-import zlib
 
+import pillow_heif
 import pytest
+from PIL import ExifTags, Image, ImageChops, ImageStat
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,10 +18,18 @@ from services.accounts import account_for
 from services.models import AuditLog, Person, PhotoReview
 from services.photos import (
     MAX_BYTES,
+    MAX_PIXELS,
     PhotoRejected,
     inspect_image,
     photo_path,
     store_review_photo,
+)
+from tests.fake_photos import (
+    garbage_behind_a_jpeg_header,
+    jpeg_with_exif,
+    jpeg_with_size,
+    png_claiming,
+    png_of,
 )
 from tests.support import FACES, make_person
 
@@ -25,29 +37,10 @@ JPEG = FACES / "obama.jpg"
 PNG = FACES / "alex_lacamoire2.png"
 
 
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def jpeg_with_size(width: int, height: int) -> bytes:
-    """obama.jpg with its frame header rewritten (walking the segments: the EXIF thumbnail
-    inside APP1 has a start-of-frame marker of its own)."""
-    data = bytearray(JPEG.read_bytes())
-    position = 2
-    while data[position + 1] != 0xC0:
-        position += 2 + struct.unpack(">H", data[position + 2 : position + 4])[0]
-    data[position + 5 : position + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
+def stored_image(photo_dir, review) -> Image.Image:
+    image = Image.open(photo_path(photo_dir, review))
+    image.load()
+    return image
 
 
 @pytest.fixture
@@ -67,7 +60,9 @@ def test_store_a_jpeg(db, photo_dir):
 
     path = photo_path(photo_dir, review)
     assert path.parent == photo_dir
-    assert path.read_bytes() == data
+    assert path.read_bytes() != data  # re-encoded, not the bytes as sent
+    stored = stored_image(photo_dir, review)
+    assert (stored.format, stored.size, stored.mode) == ("JPEG", (910, 1137), "RGB")
     assert path.suffix == ".jpg" and len(path.stem) == 32 and int(path.stem, 16) >= 0
     assert "王秀兰" not in path.name and id_number not in path.name
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -90,7 +85,8 @@ def test_store_a_png_without_person_or_account(request, database, photo_dir):
     db = request.getfixturevalue(database)
     with db.session() as session:
         review = store_review_photo(session, photo_dir, PNG.read_bytes(), person=None, account=None)
-    assert photo_path(photo_dir, review).suffix == ".png"
+    assert photo_path(photo_dir, review).suffix == ".jpg"
+    assert stored_image(photo_dir, review).format == "JPEG"
     with db.session() as session:
         assert session.scalars(select(AuditLog.actor)).one() == "bot"
 
@@ -121,6 +117,7 @@ def test_image_inspection():
     assert (progressive.width, progressive.height) == (1480, 832)
 
 
+@functools.cache
 def fakes() -> dict[str, tuple[bytes, str]]:
     jpeg = JPEG.read_bytes()
     png = PNG.read_bytes()
@@ -134,7 +131,12 @@ def fakes() -> dict[str, tuple[bytes, str]]:
         "truncated png": (png[: len(png) // 2], "truncated"),
         "png with a bad crc": (png[:40] + bytes([png[40] ^ 0xFF]) + png[41:], "corrupt"),
         "png bomb 100000x100000": (png_claiming(100_000, 100_000), "too_big"),
-        "png header only, huge": (png_claiming(100_000, 100_000)[:33], "too_big"),
+        "png header only, huge": (png_claiming(100_000, 100_000)[:33], "corrupt"),
+        "16-bit png 11999x11999 (1.15 GB decoded)": (png_of(11_999, 11_999, 16), "too_big"),
+        "74-byte png claiming 12000x12000": (png_claiming(12_000, 12_000), "too_big"),
+        "7 MB of garbage behind a jpeg header": (garbage_behind_a_jpeg_header(0), "corrupt"),
+        # libjpeg decodes some random bytes without an error, as mid-grey: nothing to see
+        "7 MB of garbage that decodes to grey": (garbage_behind_a_jpeg_header(21), "blank"),
         "jpeg claiming 13000 px": (jpeg_with_size(13_000, 800), "too_big"),
         "jpeg 1x1": (jpeg_with_size(1, 1), "too_small"),
         "jpeg claiming 0 px": (jpeg_with_size(0, 800), "corrupt"),
@@ -155,9 +157,95 @@ def test_fakes_are_rejected_and_nothing_is_stored(db, photo_dir, name):
         assert session.scalars(select(PhotoReview)).all() == []
 
 
-def test_largest_allowed_size_is_accepted():
-    assert inspect_image(png_claiming(12_000, 12_000)).width == 12_000
-    assert inspect_image(jpeg_with_size(12_000, 9_000)).height == 9_000
+def test_the_sizes_named_in_the_fakes_are_what_they_claim():
+    assert len(png_claiming(12_000, 12_000)) < 80
+    sixteen_bit = png_of(11_999, 11_999, 16)
+    assert len(sixteen_bit) < 1_300_000  # small on disk, 288 MB of pixels
+    assert struct.unpack(">IIB", sixteen_bit[16:25]) == (11_999, 11_999, 16)
+
+
+def test_a_picture_up_to_the_pixel_limit_is_accepted_one_row_more_is_not():
+    side = 7_000  # 49 MP, a 50 MP phone camera's size
+    assert side * side <= MAX_PIXELS < side * (side + 160)
+    assert inspect_image(png_of(side, side)).width == side
+    with pytest.raises(PhotoRejected) as rejected:
+        inspect_image(png_of(side, side + 160))
+    assert rejected.value.code == "too_big"
+    assert "像素" in rejected.value.reason
+
+
+def test_gps_and_every_other_exif_tag_are_not_kept(db, photo_dir):
+    data = jpeg_with_exif(Image.open(JPEG), gps=(39.9, 116.4))
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # it was there
+    with db.session() as session:
+        review = store_review_photo(session, photo_dir, data, person=None, account=None)
+    stored = stored_image(photo_dir, review)
+    assert not stored.getexif() and "exif" not in stored.info
+    raw = photo_path(photo_dir, review).read_bytes()
+    assert b"Exif" not in raw and b"TestPhone" not in raw
+
+
+def test_a_photo_turned_by_its_exif_orientation_is_stored_upright(db, photo_dir):
+    upright = Image.open(JPEG).convert("RGB")
+    # As a phone held sideways stores it: pixels turned, orientation 6 says "turn 90° back".
+    data = jpeg_with_exif(upright.transpose(Image.Transpose.ROTATE_90), orientation=6)
+    assert Image.open(io.BytesIO(data)).size == (1137, 910)
+    with db.session() as session:
+        review = store_review_photo(session, photo_dir, data, person=None, account=None)
+        assert inspect_image(data).width == 910
+    stored = stored_image(photo_dir, review)
+    assert stored.size == (910, 1137)
+    difference = ImageStat.Stat(ImageChops.difference(stored, upright).convert("L")).mean[0]
+    assert difference < 6  # the same picture, the right way up (JPEG noise only)
+
+
+def test_an_iphone_heic_photo_is_accepted_and_kept_as_jpeg(db, photo_dir):
+    output = io.BytesIO()
+    pillow_heif.from_pillow(Image.open(JPEG).convert("RGB")).save(output, quality=80)
+    assert output.getvalue()[4:12] == b"ftypheic"
+    assert inspect_image(output.getvalue()).format == "heif"
+    with db.session() as session:
+        review = store_review_photo(
+            session, photo_dir, output.getvalue(), person=None, account=None
+        )
+    assert stored_image(photo_dir, review).size == (910, 1137)
+
+
+def test_a_truncated_photo_is_refused_even_after_face_recognition_is_imported():
+    """face_recognition sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process."""
+    from services import faces
+
+    faces.face_locations(faces.load_image(FACES / "obama_small.jpg"))  # imports it
+    jpeg = JPEG.read_bytes()
+    assert inspect_or_code(jpeg[: len(jpeg) // 2]) == "truncated"
+    assert inspect_or_code(garbage_behind_a_jpeg_header(0)) == "corrupt"
+
+
+def test_garbage_is_refused_whatever_the_random_bytes():
+    codes = {
+        seed: inspect_or_code(garbage_behind_a_jpeg_header(seed, 1024 * 1024)) for seed in range(12)
+    }
+    assert set(codes.values()) <= {"corrupt", "blank", "truncated"}
+
+
+def inspect_or_code(data: bytes) -> str:
+    try:
+        inspect_image(data)
+    except PhotoRejected as rejected:
+        return rejected.code
+    return "accepted"
+
+
+def test_a_transparent_png_is_kept_on_white():
+    from services.photos import decode_photo
+
+    picture = Image.open(JPEG).convert("RGBA")
+    picture.paste((0, 0, 0, 0), (0, 0, 300, 300))  # a transparent corner
+    output = io.BytesIO()
+    picture.save(output, "PNG")
+    photo = decode_photo(output.getvalue())
+    assert min(Image.open(io.BytesIO(photo.jpeg)).getpixel((150, 150))) > 250
+    assert decode_photo((FACES / "obama2_rgba.png").read_bytes()).info.format == "png"
 
 
 def test_trailing_bytes_after_the_jpeg_end_are_fine():
