@@ -102,7 +102,6 @@ def import_roster(file: Path) -> None:
 
     Exits 1 when any row was rejected (the good rows are imported all the same).
     """
-    from services.clock import system_clock
     from services.roster import import_roster_file
 
     config = _settings()
@@ -111,7 +110,7 @@ def import_roster(file: Path) -> None:
         database,
         file,
         progress=sys.stderr.isatty(),
-        today=(config["CLOCK"] or system_clock).today(),
+        today=_today(config),
     )
     click.echo(summary.format())
     if summary.errors or summary.rejected:
@@ -131,8 +130,9 @@ def handoffs() -> None:
     """List conversations waiting for a human (the bot is silent in them)."""
     from services.handoffs import open_handoffs
 
-    with _database(_settings()).session() as session:
-        waiting = open_handoffs(session)
+    config = _settings()
+    with _database(config).session() as session:
+        waiting = open_handoffs(session, _clock(config).now())
         for handoff in waiting:
             click.echo(
                 f"{handoff.conversation_id}\t{handoff.requested_at:%Y-%m-%d %H:%M}\t{handoff.reason or ''}"
@@ -245,10 +245,15 @@ main.add_command(staff_commands(lambda: _database(_settings())))  # `pension sta
 # --- the certification year (services/lifecycle.py and friends) -----------------------------
 
 
-def _today(config: dict):
+def _clock(config: dict):
+    """The service's clock: CLOCK when set (a frozen Beijing time), else the system's."""
     from services.clock import system_clock
 
-    return (config["CLOCK"] or system_clock).today()
+    return config["CLOCK"] or system_clock
+
+
+def _today(config: dict):
+    return _clock(config).today()
 
 
 def _day(value: str | None):

@@ -48,8 +48,7 @@ log = logging.getLogger(__name__)
 
 MAX_SIDE = 640  # px: enough for a face at arm's length; dlib's time grows with the pixels
 SOURCES = ("roster_photo", "photo_review")
-# Pillow refuses decompression bombs above this many pixels (a phone photo has ~12–50 M).
-Image.MAX_IMAGE_PIXELS = 80_000_000
+# Pillow's pixel limit (decompression bombs) is services/photos.py's, set on import there.
 
 
 class BadImage(ValueError):
