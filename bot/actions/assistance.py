@@ -148,11 +148,32 @@ class ActionChooseRegion(Action):
         return "action_choose_region"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        """A province named, by button or in words ("俺是山西的"): the question waiting for it
+        is answered; in a form, the form asks on; else the menu."""
+        code = region_code(tracker)
+        noted = f"好的，记住了：您在{policy_for(code).province}。" if code else "好的。"
+        if tracker.active_loop.get("name"):
+            say(dispatcher, noted)
+            return []
         faq = tracker.get_slot("last_faq")
         if faq:
             return answer_faq(dispatcher, tracker, faq)
-        say(dispatcher, "好的，记住了。您想办哪件事？", MENU)
+        say(dispatcher, f"{noted}您想办哪件事？", MENU)
         return []
+
+
+class ActionTakeDetails(Action):
+    """Details typed on their own (rules.yml "inform"): a name, an ID number, a relation or a
+    phone start the identity check; a place alone is only the province — never a form."""
+
+    def name(self) -> str:
+        return "action_take_details"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        entities = {e.get("entity") for e in tracker.latest_message.get("entities") or []}
+        if entities and entities <= {"region"}:
+            return [FollowupAction("action_choose_region")]
+        return [FollowupAction("action_begin_certification")]
 
 
 class ActionManualReview(Action):
