@@ -41,7 +41,7 @@ class ActionReportDeath(Action):
         say(dispatcher, found.short)
         say(
             dispatcher,
-            found.more or "需要的话，我帮您转给工作人员。",
+            found.more or "需要的话，请点“转人工”，工作人员帮您办。",
             [HANDOFF_BUTTON, faq_button("家属领抚恤金怎么认证", "dependents")],
         )
         return [*_end_flow(), SlotSet("last_faq", "faq/report_death")]
