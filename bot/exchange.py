@@ -79,7 +79,10 @@ def menu_buttons() -> tuple[dict, ...]:
     for name in MENU_RESPONSES:
         for variant in domain.responses.get(name, []):
             for button in variant.get("buttons") or []:
-                found.setdefault(str(button["title"]), {"title": str(button["title"]), "payload": str(button["payload"])})
+                found.setdefault(
+                    str(button["title"]),
+                    {"title": str(button["title"]), "payload": str(button["payload"])},
+                )
     return tuple(found.values())
 
 

@@ -63,9 +63,7 @@ def judge(turn: dict, replies: list[dict], today) -> list[str]:
     return problems
 
 
-def play(
-    conversation: Conversation, say: Callable[[str, dict], list[dict]], today
-) -> list[str]:
+def play(conversation: Conversation, say: Callable[[str, dict], list[dict]], today) -> list[str]:
     """Play one conversation through ``say(text, metadata)``; the first turn that goes wrong,
     as "turn N «text»: problems", or an empty list."""
     metadata = {"region": conversation.region} if conversation.region else {}
