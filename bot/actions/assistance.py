@@ -63,6 +63,7 @@ INTENT_TITLES = {
     "manual_review": "拍照认证",
     "request_home_visit": "上门认证",
     "human_handoff": "转人工",
+    "report_death": "家人去世了怎么办",
     "greet": "打招呼",
     "thanks": "谢谢",
     "goodbye": "再见",
