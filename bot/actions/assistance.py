@@ -92,6 +92,15 @@ class ActionFaq(Action):
         return answer_faq(dispatcher, tracker, faq)
 
 
+PROVINCE_QUESTION = "各省规定不一样，您在哪个省领养老金？"
+
+
+def asked_for_the_province(tracker: Tracker) -> bool:
+    """The bot's last words were the province question (both engines log the bot's text)."""
+    said = [e for e in tracker.events if e.get("event") == "bot"]
+    return bool(said) and said[-1].get("text") == PROVINCE_QUESTION
+
+
 def answer_faq(dispatcher, tracker: Tracker, faq: str):
     with unit_of_work() as session:
         person = subject_person(session, tracker)
@@ -105,7 +114,7 @@ def answer_faq(dispatcher, tracker: Tracker, faq: str):
         buttons.append({"title": "详细说明", "payload": "/faq_more"})
     if found.needs_region:
         say(dispatcher, found.short)
-        say(dispatcher, "各省规定不一样，您在哪个省领养老金？", buttons + province_buttons())
+        say(dispatcher, PROVINCE_QUESTION, buttons + province_buttons())
     else:
         say(
             dispatcher,
@@ -151,8 +160,7 @@ class ActionChooseRegion(Action):
     def run(self, dispatcher, tracker: Tracker, domain):
         """A province named, by button or in words ("俺是山西的"): the question waiting for it
         is answered; in a form, the form asks on; else the menu."""
-        code = region_code(tracker)
-        noted = f"好的，记住了：您在{policy_for(code).province}。" if code else "好的。"
+        noted = region_noted(tracker) or "好的。"
         if tracker.active_loop.get("name"):
             say(dispatcher, noted)
             return []
@@ -161,6 +169,12 @@ class ActionChooseRegion(Action):
             return answer_faq(dispatcher, tracker, faq)
         say(dispatcher, f"{noted}您想办哪件事？", MENU)
         return []
+
+
+def region_noted(tracker: Tracker) -> str:
+    """The province known now, as “好的，记住了：您在山西。”; empty while none is."""
+    code = region_code(tracker)
+    return f"好的，记住了：您在{policy_for(code).province}。" if code else ""
 
 
 class ActionTakeDetails(Action):
@@ -419,6 +433,9 @@ class ActionClarify(Action):
         if entities & {"person_name", "id_number"}:
             # A bare name or ID number: the user is identifying themself.
             return [FollowupAction("action_begin_certification")]
+        if "region" in entities and asked_for_the_province(tracker):
+            # "在陕西宝鸡住着呢" after "您在哪个省": the answer to the question that waits.
+            return [FollowupAction("action_choose_region")]
         if _misunderstandings_in_a_row(tracker.events) >= 2:
             say(
                 dispatcher,
@@ -434,9 +451,10 @@ class ActionClarify(Action):
             else {"title": intent_title(g), "payload": f"/{g}"}
             for g in guesses
         ]
+        noted = region_noted(tracker) if "region" in entities else ""
         say(
             dispatcher,
-            "我没太听懂，您是想问：",
+            f"{noted}我没太听懂，您是想问：",
             buttons + [{"title": "都不是", "payload": "/faq_menu"}],
         )
         return []

@@ -507,3 +507,9 @@ def test_numbers_typed_pick_the_numbered_buttons(chat):
 )
 def test_frequent_questions_once_missed_are_answered(chat, question, answer):
     assert answer in text_of(chat.say(question))
+
+
+def test_a_province_in_words_the_nlu_misses_still_answers_the_waiting_question(chat):
+    assert "哪个省" in text_of(chat.say("提示查无此人咋整"))
+    reply = text_of(chat.say("住在山西太原那边呢 俺老汉退休前在厂里"))
+    assert "山西" in reply and "身份证上的姓名" not in reply
