@@ -22,7 +22,7 @@ CATEGORIES, CONVERSATIONS = heldout.load()
 # Share of each category's conversations that must end well, by engine (the Rasa engine runs a
 # quick 40-epoch model in CI).
 HOLD = {
-    "embedded": {"region": 0.95, "tone": 0.95, "faq": 0.95},
+    "embedded": {"region": 0.9, "tone": 0.9, "faq": 0.9},
     "rasa": {"region": 0.75, "tone": 0.75, "faq": 0.75},
 }
 
