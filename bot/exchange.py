@@ -10,8 +10,10 @@ both call these, so a user cannot tell which one answered.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from bot.domain import Domain
 from bot.messages import BotMessage, Button, UserMessage
 from bot.uploads import UploadParking
 
@@ -54,10 +56,34 @@ def rasa_message(
 
 
 def chosen_button(text: str, buttons: list[dict]) -> str | None:
-    """The payload of the button the user meant by typing its number ("2") or its title."""
-    if text.isdigit() and 1 <= int(text) <= len(buttons):
-        return buttons[int(text) - 1]["payload"]
-    return next((b["payload"] for b in buttons if b["title"] == text), None)
+    """The payload of the button the user meant by typing its number ("2") or its title.
+
+    A title of the main menu ("常见问题", "我要认证") works even when no buttons were shown
+    yet — the first message — or when the menu was offered several messages ago.
+    """
+    typed = text.strip().strip(_TRAILING).strip()
+    if typed.isdigit() and 1 <= int(typed) <= len(buttons):
+        return buttons[int(typed) - 1]["payload"]
+    return next((b["payload"] for b in (*buttons, *menu_buttons()) if b["title"] == typed), None)
+
+
+_TRAILING = "。.，,！!？?~～ \u3000"
+MENU_RESPONSES = ("utter_greet", "utter_what_next")  # nlu/domain/base.yml: the main menu
+
+
+@functools.cache
+def menu_buttons() -> tuple[dict, ...]:
+    """The main menu's buttons, as the domain's menu responses offer them."""
+    domain = Domain.load()
+    found: dict[str, dict] = {}
+    for name in MENU_RESPONSES:
+        for variant in domain.responses.get(name, []):
+            for button in variant.get("buttons") or []:
+                found.setdefault(
+                    str(button["title"]),
+                    {"title": str(button["title"]), "payload": str(button["payload"])},
+                )
+    return tuple(found.values())
 
 
 def buttons_offered(messages: list[BotMessage]) -> list[dict]:

@@ -63,6 +63,7 @@ INTENT_TITLES = {
     "manual_review": "拍照认证",
     "request_home_visit": "上门认证",
     "human_handoff": "转人工",
+    "report_death": "家人去世了怎么办",
     "greet": "打招呼",
     "thanks": "谢谢",
     "goodbye": "再见",
@@ -91,6 +92,15 @@ class ActionFaq(Action):
         return answer_faq(dispatcher, tracker, faq)
 
 
+PROVINCE_QUESTION = "各省规定不一样，您在哪个省领养老金？"
+
+
+def asked_for_the_province(tracker: Tracker) -> bool:
+    """The bot's last words were the province question (both engines log the bot's text)."""
+    said = [e for e in tracker.events if e.get("event") == "bot"]
+    return bool(said) and said[-1].get("text") == PROVINCE_QUESTION
+
+
 def answer_faq(dispatcher, tracker: Tracker, faq: str):
     with unit_of_work() as session:
         person = subject_person(session, tracker)
@@ -104,7 +114,7 @@ def answer_faq(dispatcher, tracker: Tracker, faq: str):
         buttons.append({"title": "详细说明", "payload": "/faq_more"})
     if found.needs_region:
         say(dispatcher, found.short)
-        say(dispatcher, "各省规定不一样，您在哪个省领养老金？", buttons + province_buttons())
+        say(dispatcher, PROVINCE_QUESTION, buttons + province_buttons())
     else:
         say(
             dispatcher,
@@ -148,11 +158,37 @@ class ActionChooseRegion(Action):
         return "action_choose_region"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        """A province named, by button or in words ("俺是山西的"): the question waiting for it
+        is answered; in a form, the form asks on; else the menu."""
+        noted = region_noted(tracker) or "好的。"
+        if tracker.active_loop.get("name"):
+            say(dispatcher, noted)
+            return []
         faq = tracker.get_slot("last_faq")
         if faq:
             return answer_faq(dispatcher, tracker, faq)
-        say(dispatcher, "好的，记住了。您想办哪件事？", MENU)
+        say(dispatcher, f"{noted}您想办哪件事？", MENU)
         return []
+
+
+def region_noted(tracker: Tracker) -> str:
+    """The province known now, as “好的，记住了：您在山西。”; empty while none is."""
+    code = region_code(tracker)
+    return f"好的，记住了：您在{policy_for(code).province}。" if code else ""
+
+
+class ActionTakeDetails(Action):
+    """Details typed on their own (rules.yml "inform"): a name, an ID number, a relation or a
+    phone start the identity check; a place alone is only the province — never a form."""
+
+    def name(self) -> str:
+        return "action_take_details"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        entities = {e.get("entity") for e in tracker.latest_message.get("entities") or []}
+        if entities and entities <= {"region"}:
+            return [FollowupAction("action_choose_region")]
+        return [FollowupAction("action_begin_certification")]
 
 
 class ActionManualReview(Action):
@@ -406,6 +442,9 @@ class ActionClarify(Action):
         if entities & {"person_name", "id_number"}:
             # A bare name or ID number: the user is identifying themself.
             return [FollowupAction("action_begin_certification")]
+        if "region" in entities and asked_for_the_province(tracker):
+            # "在陕西宝鸡住着呢" after "您在哪个省": the answer to the question that waits.
+            return [FollowupAction("action_choose_region")]
         if _misunderstandings_in_a_row(tracker.events) >= 2:
             say(
                 dispatcher,
@@ -421,9 +460,10 @@ class ActionClarify(Action):
             else {"title": intent_title(g), "payload": f"/{g}"}
             for g in guesses
         ]
+        noted = region_noted(tracker) if "region" in entities else ""
         say(
             dispatcher,
-            "我没太听懂，您是想问：",
+            f"{noted}我没太听懂，您是想问：",
             buttons + [{"title": "都不是", "payload": "/faq_menu"}],
         )
         return []

@@ -10,7 +10,7 @@ import re
 import opencc
 from rasa_sdk import FormValidationAction
 
-from nlu.entities import extract_entities
+from nlu.entities import extract_entities, region_codes
 from nlu.normalize import to_halfwidth
 from services.home_visits import InvalidHomeVisitRequest, normalise_phone
 from services.idcard import InvalidIdNumber, parse_id_number
@@ -46,7 +46,12 @@ class IdentitySlots:
         value = _read_in(tracker, "person_name") or value
         text = _NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！]", "", str(value or "")))
         simplified = _TO_SIMPLIFIED.convert(text)
-        if not _NAME.match(simplified) or _NOT_A_NAME.search(simplified):
+        # A province or city ("山西", "西安") is where the person lives, never their name.
+        if (
+            not _NAME.match(simplified)
+            or _NOT_A_NAME.search(simplified)
+            or simplified in region_codes()
+        ):
             dispatcher.utter_message(text="请只输入身份证上的姓名，比如：王秀兰。")
             return {"person_name": None}
         typed = str(tracker.latest_message.get("text") or "")

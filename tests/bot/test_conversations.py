@@ -480,3 +480,89 @@ def test_home_visit_phone_is_checked_when_typed_not_after_the_whole_form(chat):
     assert "电话" in reply and "区号" in reply or "手机号" in reply
     assert "为什么" in text_of(chat.say("0771-5887824"))
     assert re.search(r"SM\d{8}-\d{4}", text_of(chat.say("卧床")))
+
+
+# --- issue 9 items 2, 3, 6: places in sentences, tone, typed buttons ---------------------------
+
+
+def test_a_province_said_with_a_question_sets_the_region_and_answers_it(chat):
+    reply = text_of(chat.say("我是江西农村的 养老金给停了 能补回来不"))
+    assert "江西" in reply and "补发" in reply
+    assert "身份证上的姓名" not in reply
+
+
+def test_a_province_typed_after_the_province_buttons_keeps_the_pending_question(chat):
+    assert "哪个省" in text_of(chat.say("认证多长时间一次"))
+    reply = text_of(chat.say("俺们是广西的"))
+    assert "广西" in reply and "生日" in reply  # Guangxi's cycle runs from the birthday month
+    assert "身份证上的姓名" not in reply
+
+
+def test_a_province_on_its_own_is_never_the_start_of_a_form_nor_a_name(chat):
+    reply = text_of(chat.say("我是陕西的"))
+    assert "陕西" in reply and "身份证上的姓名" not in reply
+    assert "姓名" in text_of(chat.say("我要认证"))
+    reply = text_of(chat.say("山西"))
+    assert "18位身份证号码" not in reply and "姓名" in reply  # still asking for the name
+
+
+def test_a_death_in_the_family_gets_condolence_and_the_next_steps_not_penalties(chat):
+    replies = chat.say("我爸上个月走了 卡里还在打钱")
+    reply = text_of(replies)
+    assert "节哀" in reply and "停发" in reply and "退回" in reply
+    assert "2到5倍" not in reply and "黑名单" not in reply and "身份证上的姓名" not in reply
+    assert "转人工" in buttons_of(replies)
+
+
+def test_a_death_while_the_name_is_asked_ends_the_form_gently(chat):
+    assert "姓名" in text_of(chat.say("我要认证"))
+    reply = text_of(chat.say("我妈去世了还要认证吗"))
+    assert "节哀" in reply and "不用再认证" in reply
+    assert "身份证" not in reply.split("节哀")[0]  # no form prompt before the condolence
+
+
+def test_anger_gets_a_calm_answer_a_person_and_the_phone_number(chat):
+    replies = chat.say("你们都是骗子")
+    reply = text_of(replies)
+    assert "抱歉" in reply and "12333" in reply
+    assert "转人工" in buttons_of(replies)
+    assert "就是骗子" not in reply  # the scam warning is not aimed at the user
+
+
+def test_asking_whether_something_is_a_scam_gets_the_scam_warning(chat):
+    reply = text_of(chat.say("有人打电话让我交钱才给认证 这是不是骗子"))
+    assert "免费" in reply
+
+
+def test_a_menu_title_typed_as_the_first_message_works_like_the_button(chat):
+    assert "大家常问" in text_of(chat.say("常见问题"))
+
+
+def test_numbers_typed_pick_the_numbered_buttons(chat):
+    assert buttons_of(chat.say("你好"))[2] == "常见问题"
+    replies = chat.say("3")
+    assert "大家常问" in text_of(replies)
+    assert "灰" in text_of(chat.say("1"))  # the first frequent question: the grey button
+
+
+# A 10-epoch model answered these with older neighbours (faq/suspended, faq/is_free); not
+# tried on the CI's 40-epoch model yet.
+NEW_FAQ_ON_RASA = rasa_differs("DIET, trained briefly, answers new FAQ intents with old ones")
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        pytest.param("女儿接我去上海住了 还得回老家认证吗", "不用回", marks=NEW_FAQ_ON_RASA),
+        pytest.param("认证还要去社保局排队吗", "不用", marks=NEW_FAQ_ON_RASA),
+        ("人脸建模是啥意思", "建模"),
+    ],
+)
+def test_frequent_questions_once_missed_are_answered(chat, question, answer):
+    assert answer in text_of(chat.say(question))
+
+
+def test_a_province_in_words_the_nlu_misses_still_answers_the_waiting_question(chat):
+    assert "哪个省" in text_of(chat.say("提示查无此人咋整"))
+    reply = text_of(chat.say("住在山西太原那边呢 俺老汉退休前在厂里"))
+    assert "山西" in reply and "身份证上的姓名" not in reply

@@ -462,3 +462,11 @@ def test_embedded_mode_without_redis(wx_make_app, platform, openid, standin, tmp
     assert platform.post(client, platform.text(openid, "谢谢")).get_data(as_text=True) == "success"
     assert wait_for(lambda: len(standin.custom) == 1, timeout=10)  # the thread-pool queue
     assert len(spy(app).messages) == 2
+
+
+def test_numbers_and_titles_typed_work_like_the_numbered_buttons(wx_client, platform, openid):
+    """WeChat shows buttons as numbered lines: "3" is the third, a title typed is that button."""
+    first = platform.reply(platform.post(wx_client, platform.text(openid, "常见问题")))
+    assert "大家常问" in first["Content"] and "1. " in first["Content"]
+    picked = platform.reply(platform.post(wx_client, platform.text(openid, "1")))
+    assert "灰" in picked["Content"]
