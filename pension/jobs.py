@@ -51,7 +51,10 @@ class RedisQueue:
         self.queue = Queue(name, connection=redis.Redis.from_url(redis_url))
 
     def enqueue(self, func, *args, **kwargs):
-        return self.queue.enqueue(WORKER_ENTRY, func, *args, **kwargs)
+        # RQ logs a job's description at INFO; its default is the call with every argument
+        # (an openid, a reply's text), so the description names the function only.
+        description = getattr(func, "__qualname__", str(func))
+        return self.queue.enqueue(WORKER_ENTRY, func, *args, description=description, **kwargs)
 
 
 def make_queue(runtime):
