@@ -42,8 +42,7 @@ MAX_FETCH = 20  # messages handed to the page per inbox check
 COOKIE = "pension_chat"
 SIGN_OUT_WORDS = {"退出", "解绑", "退出登录", "解除绑定"}
 SIGNED_OUT = (
-    "已退出：这部手机不再记得您绑定的人{count}。"
-    "下次要查询或认证，请重新告诉我姓名和身份证号。"
+    "已退出：这部手机不再记得您绑定的人{count}。下次要查询或认证，请重新告诉我姓名和身份证号。"
 )
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -156,7 +155,7 @@ def message():
 
 
 def sign_out(sender: str) -> BotMessage:
-    """"退出" / "解绑": the bindings made in this conversation end, and so does the conversation."""
+    """ "退出" / "解绑": the bindings made in this conversation end, and so does the conversation."""
     runtime = current_app.extensions["runtime"]
     with runtime.database.session() as session:
         account = account_for(session, CHANNEL, sender)

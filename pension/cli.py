@@ -265,10 +265,9 @@ def _day(value: str | None):
 def daily(day: str | None) -> None:
     """Today's reminders, suspensions, pending lists and public notices (safe to run twice);
     idle REST / web-chat accounts that bound nobody and photos nobody claimed are removed."""
-    from services.lifecycle import run_daily
-
     from bot.uploads import UploadParking
     from services.accounts import remove_idle_accounts
+    from services.lifecycle import run_daily
 
     day = _day(day)
     runtime = _runtime(_settings())  # the channels and the job queue deliver the notices

@@ -206,7 +206,10 @@ def record_outcome(
                 person,
                 CertificationMethod.home_visit,
                 operator=staff.username,
-                evidence={"home_visit": visit.reference, "note": mask_personal_numbers(note or "")[:NOTE_MAX]},
+                evidence={
+                    "home_visit": visit.reference,
+                    "note": mask_personal_numbers(note or "")[:NOTE_MAX],
+                },
                 at=local_now,
             )
         except CannotCertify as stopped:

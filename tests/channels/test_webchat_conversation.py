@@ -15,7 +15,6 @@ from channels import webchat
 from services.accounts import account_for, bind_person, bound_people
 from tests.support import NOW, make_person, web_chat_conversation
 
-
 _SEQ = itertools.count(300)  # the chat app is shared by the session: a new person each time
 
 
