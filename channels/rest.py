@@ -9,21 +9,26 @@
 * ``POST /model/parse`` — Rasa's NLU HTTP API (https://rasa.com/docs/rasa/pages/http-api).
 
 With ``REST_TOKEN`` set both need ``Authorization: Bearer <REST_TOKEN>`` (else 401). Both are
-described for clients in ``docs/openapi.yaml`` (served at ``GET /openapi.json``).
+described for clients in ``channels/openapi.yaml`` (served as ``GET /openapi.json``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import re
+from pathlib import Path
 
+import yaml
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from bot.messages import UserMessage
 
 blueprint = Blueprint("rest", __name__)
+
+OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.yaml")
 
 MAX_MESSAGE_CHARS = 5000
 MAX_SENDER_CHARS = 100  # conversation ids are "<channel>:<sender>", at most 128
@@ -140,3 +145,14 @@ def model_parse():
     text = text_field(json_body(), "text", MAX_MESSAGE_CHARS, required=False) or ""
     within_rate_limit(f"parse:{request.remote_addr}")
     return jsonify(current_app.extensions["nlu"].parse(text))
+
+
+@blueprint.get("/openapi.json")
+def openapi_document():
+    """The HTTP API for clients (REST, parse, the web chat, health), as OpenAPI 3."""
+    return jsonify(_openapi())
+
+
+@functools.cache
+def _openapi() -> dict:
+    return yaml.safe_load(OPENAPI_DOCUMENT.read_text(encoding="utf-8"))
