@@ -1,57 +1,22 @@
-"""Fuzzing fixtures: a digest of every table, a check that wraps each request, and a tally of
-what was sent (printed at the end of the run: requests per endpoint and status).
-
-A request is checked the same way wherever it came from (schemathesis, hypothesis): its answer
-is never a 5xx, and when it is refused (4xx) no row of any table changed.
-"""
+"""Fuzz tests: the stand-ins of tests/channels on the path, and the tally printed at the end
+of the run (requests sent per endpoint and their statuses; see fuzzing.py)."""
 
 from __future__ import annotations
 
-import collections
 import sys
 from pathlib import Path
 
-from sqlalchemy import text
-
-from services.models import Base
-
-# The WeChat and Alipay stand-ins and fixtures live beside the channel tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "channels"))
-
-TALLY: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+HERE = Path(__file__).resolve().parent
+# fuzzing.py beside this file; the WeChat and Alipay stand-ins beside the channel tests.
+sys.path[:0] = [str(HERE), str(HERE.parent / "channels")]
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    from fuzzing import TALLY
+
     if not TALLY:
         return
     terminalreporter.section("requests sent by the fuzz tests")
     for endpoint, statuses in sorted(TALLY.items()):
         counts = ", ".join(f"{status}×{n}" for status, n in sorted(statuses.items()))
         terminalreporter.write_line(f"{endpoint:32} {sum(statuses.values()):6}  {counts}")
-
-
-def table_digest(database) -> dict[str, str]:
-    """An md5 of every table's rows (PostgreSQL): equal digests, equal contents."""
-    queries = [
-        f"SELECT '{table.name}' AS name, md5(coalesce(string_agg(r::text, '|' ORDER BY r::text),"
-        f" '')) AS digest FROM \"{table.name}\" r"
-        for table in Base.metadata.sorted_tables
-    ]
-    with database.engine.connect() as connection:
-        return dict(connection.execute(text(" UNION ALL ".join(queries))).all())
-
-
-def checked(endpoint: str, database, send, *, settle=None):
-    """Send one request (``send()`` returns the response); it must not fail, and a refusal
-    must leave every table as it was. ``settle`` waits for work the request started."""
-    before = table_digest(database)
-    response = send()
-    status = response.status_code
-    TALLY[endpoint][status] += 1
-    body = response.text if hasattr(response, "text") else response.get_data(as_text=True)
-    assert status < 500, f"{endpoint} answered {status}: {body[:300]}"
-    if settle is not None:
-        settle()
-    if 400 <= status < 500:
-        assert table_digest(database) == before, f"{endpoint} refused ({status}) yet stored"
-    return response

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 from alipay_standin import APP_ID, AlipayStandIn, Keys, rsa2_sign, sign_content
-from conftest import checked
+from fuzzing import checked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wechat_standin import (

@@ -11,7 +11,7 @@ import itertools
 
 import pytest
 import schemathesis
-from conftest import checked
+from fuzzing import checked
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
