@@ -74,8 +74,8 @@ def chat_page():
 class WebChatOutbound:
     """The outbound port for the web chat: messages wait in the page's inbox until it asks.
 
-    The random sender id the page keeps is what unlocks its inbox: the same secret that
-    already names its conversation.
+    The conversation id in the page's signed cookie is what unlocks its inbox: the same
+    secret that already names its conversation.
     """
 
     def __init__(self, stores: Stores):
