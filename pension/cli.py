@@ -128,10 +128,13 @@ def migrate() -> None:
 @main.command()
 def handoffs() -> None:
     """List conversations waiting for a human (the bot is silent in them)."""
+    from services.clock import system_clock
     from services.handoffs import open_handoffs
 
-    with _database(_settings()).session() as session:
-        waiting = open_handoffs(session)
+    config = _settings()
+    with _database(config).session() as session:
+        # "Open" is judged by the service's clock (CLOCK), the one the handoffs were made by.
+        waiting = open_handoffs(session, now=(config["CLOCK"] or system_clock).utcnow())
         for handoff in waiting:
             click.echo(
                 f"{handoff.conversation_id}\t{handoff.requested_at:%Y-%m-%d %H:%M}\t{handoff.reason or ''}"
