@@ -152,12 +152,15 @@ def test_a_wechat_message_retried_across_a_redis_restart_is_answered_once(
     message_id = platform.new_msg_id()
     redis_proxy.stop()
     during = platform.post(client, platform.text(openid, "谢谢", msg_id=message_id))
-    assert during.status_code == 503  # WeChat retries a message it got no answer to
+    # A 503 (nothing was kept; WeChat sends it again), or answered from what survives.
+    assert during.status_code in (200, 503)
     redis_proxy.start()
     until_healthy(client)
     # WeChat's retries: the same message id, twice more.
     retries = [platform.post(client, platform.text(openid, "谢谢", msg_id=message_id))]
     retries.append(platform.post(client, platform.text(openid, "谢谢", msg_id=message_id)))
+    assert all(r.status_code == 200 for r in retries)
+    retries.insert(0, during)
     wait_for_threads()
     run_jobs(app)
 
