@@ -77,7 +77,7 @@ def chat_message(body: dict, channel: str, sender: str) -> UserMessage:
     """One message of a REST-shaped chat client. The channel is the endpoint's (REST, the web
     chat page), never what the caller claims; so is the sender on the web chat."""
     text = text_field(body, "message", MAX_MESSAGE_CHARS).replace("\x00", "")
-    metadata = body.get("metadata") or {}
+    metadata = {} if body.get("metadata") is None else body["metadata"]
     if not isinstance(metadata, dict):
         abort(400, description="'metadata' must be an object")
 
