@@ -273,7 +273,7 @@ def hostile_json():
     return st.one_of(documents, deep, ANY_TEXT).map(raw)
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=800)
 @given(
     path=st.sampled_from(
         ["/webhooks/rest/webhook", "/chat/messages", "/model/parse", "/chat/inbox"]
