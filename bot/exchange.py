@@ -11,11 +11,14 @@ both call these, so a user cannot tell which one answered.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 
 from bot.domain import Domain
 from bot.messages import BotMessage, Button, UserMessage
-from bot.uploads import UploadParking
+from bot.uploads import ParkingFull, UploadParking
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000  # longer messages are cut: nobody types more, a script might
 EVENT_INTENTS = {
@@ -49,7 +52,10 @@ def rasa_message(
     if message.image is not None:
         # Only a random token travels with the message; the action claims the bytes.
         if uploads is not None:
-            metadata["photo_upload"] = uploads.park(message.image)
+            try:
+                metadata["photo_upload"] = uploads.park(message.image)
+            except ParkingFull as full:  # the action asks for the photo again
+                log.warning("photo not kept: %s", full)
         return RasaMessage("/send_photo", metadata)
     text = (message.text or "").strip()[:MAX_TEXT]
     return RasaMessage(chosen_button(text, last_buttons) or text, metadata)

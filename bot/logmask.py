@@ -7,16 +7,10 @@ RQ's — whatever handler prints the record afterwards.
 from __future__ import annotations
 
 import logging
-import re
 
-from services.idcard import mask_id_numbers_in_text, mask_phone
+from services.idcard import mask_personal_numbers
 
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _installed = False
-
-
-def mask_sensitive(text: str) -> str:
-    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), mask_id_numbers_in_text(text))
 
 
 def install_log_masking() -> None:
@@ -31,7 +25,7 @@ def install_log_masking() -> None:
             message = record.getMessage()
         except (TypeError, ValueError):  # a broken format string: leave it to the handler
             return record
-        record.msg, record.args = mask_sensitive(message), None
+        record.msg, record.args = mask_personal_numbers(message), None
         return record
 
     logging.setLogRecordFactory(masked_record)

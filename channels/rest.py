@@ -7,23 +7,33 @@
   (a 6-digit code) is the only other metadata kept. The web chat page has its own endpoint
   (``POST /chat/messages``, same shape): a caller cannot choose its channel.
 * ``POST /model/parse`` — Rasa's NLU HTTP API (https://rasa.com/docs/rasa/pages/http-api).
+
+With ``REST_TOKEN`` set both need ``Authorization: Bearer <REST_TOKEN>`` (else 401). Both are
+described for clients in ``channels/openapi.yaml`` (served as ``GET /openapi.json``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hmac
 import re
+from pathlib import Path
 
+import yaml
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from bot.messages import UserMessage
 
 blueprint = Blueprint("rest", __name__)
 
+OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.yaml")
+
 MAX_MESSAGE_CHARS = 5000
 MAX_SENDER_CHARS = 100  # conversation ids are "<channel>:<sender>", at most 128
 SENDER_RATE_LIMIT = (30, 60)  # messages per sender per minute: a person never types faster
+PHOTO_RATE_LIMIT = (10, 600)  # photos per sender per 10 minutes: each may be kept for review
 
 
 REGION_CODE = re.compile(r"\d{6}")
@@ -56,26 +66,28 @@ def text_field(body: dict, name: str, limit: int, *, required: bool = True) -> s
     return value
 
 
-def chat_turn(channel: str):
-    """One message of a REST-shaped chat client, answered in Rasa's REST format. The channel
-    is the endpoint's (REST, the web chat page), never what the caller claims."""
-    body = json_body()
+def sender_field(body: dict) -> str:
     sender = text_field(body, "sender", MAX_SENDER_CHARS)
     if not SENDER.fullmatch(sender):
         abort(400, description="'sender' must not contain control characters")
+    return sender
+
+
+def chat_message(body: dict, channel: str, sender: str) -> UserMessage:
+    """One message of a REST-shaped chat client. The channel is the endpoint's (REST, the web
+    chat page), never what the caller claims; so is the sender on the web chat."""
     text = text_field(body, "message", MAX_MESSAGE_CHARS).replace("\x00", "")
-    metadata = body.get("metadata") or {}
+    metadata = {} if body.get("metadata") is None else body["metadata"]
     if not isinstance(metadata, dict):
         abort(400, description="'metadata' must be an object")
 
-    limit, per = SENDER_RATE_LIMIT
-    stores = current_app.extensions["stores"]
-    if not stores.rate_limits.allow(f"{channel}:{sender}", limit, per):
-        abort(429, description="too many messages; please wait a minute")
+    within_rate_limit(f"{channel}:{sender}")
 
     image = _image(metadata) if text.strip() == "/image" else None
+    if image is not None:
+        within_rate_limit(f"photo:{channel}:{sender}", PHOTO_RATE_LIMIT)
     region = metadata.get("region")
-    message = UserMessage(
+    return UserMessage(
         sender=sender,
         channel=channel,
         text=None if image is not None else text,
@@ -85,13 +97,35 @@ def chat_turn(channel: str):
         if isinstance(region, str) and REGION_CODE.fullmatch(region)
         else {},
     )
+
+
+def answer_in_rest_format(message: UserMessage, recipient_id: str):
     replies = current_app.extensions["engine"].handle(message)
-    return jsonify([reply.to_rest(sender) for reply in replies])
+    return jsonify([reply.to_rest(recipient_id) for reply in replies])
+
+
+def require_rest_token() -> None:
+    """``REST_TOKEN`` set: only a caller holding it may speak on the REST channel."""
+    token = current_app.config.get("REST_TOKEN")
+    if not token:
+        return
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        abort(401, description="this endpoint needs 'Authorization: Bearer <REST_TOKEN>'")
 
 
 @blueprint.post("/webhooks/rest/webhook")
 def rest_webhook():
-    return chat_turn("rest")
+    require_rest_token()
+    body = json_body()
+    sender = sender_field(body)
+    return answer_in_rest_format(chat_message(body, "rest", sender), sender)
+
+
+def within_rate_limit(key: str, rate: tuple[int, int] = SENDER_RATE_LIMIT) -> None:
+    limit, per = rate
+    if not current_app.extensions["stores"].rate_limits.allow(key, limit, per):
+        abort(429, description="too many messages; please wait a minute")
 
 
 def _image(metadata: dict) -> bytes:
@@ -106,5 +140,19 @@ def _image(metadata: dict) -> bytes:
 
 @blueprint.post("/model/parse")
 def model_parse():
+    """The REST channel's door and limits: its token, its size limit, a rate per client."""
+    require_rest_token()
     text = text_field(json_body(), "text", MAX_MESSAGE_CHARS, required=False) or ""
+    within_rate_limit(f"parse:{request.remote_addr}")
     return jsonify(current_app.extensions["nlu"].parse(text))
+
+
+@blueprint.get("/openapi.json")
+def openapi_document():
+    """The HTTP API for clients (REST, parse, the web chat, health), as OpenAPI 3."""
+    return jsonify(_openapi())
+
+
+@functools.cache
+def _openapi() -> dict:
+    return yaml.safe_load(OPENAPI_DOCUMENT.read_text(encoding="utf-8"))

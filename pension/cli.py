@@ -10,6 +10,7 @@ PostgreSQL and the bare command into the embedded SQLite file. Each builds only 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
@@ -132,6 +133,7 @@ def handoffs() -> None:
 
     config = _settings()
     with _database(config).session() as session:
+        # "Open" is judged by the service's clock (CLOCK), the one the handoffs were made by.
         waiting = open_handoffs(session, _clock(config).now())
         for handoff in waiting:
             click.echo(
@@ -270,7 +272,10 @@ def _day(value: str | None):
 @main.command()
 @click.option("--date", "day", default=None, help="run for this day (YYYY-MM-DD) instead of today")
 def daily(day: str | None) -> None:
-    """Today's reminders, suspensions, pending lists and public notices (safe to run twice)."""
+    """Today's reminders, suspensions, pending lists and public notices (safe to run twice);
+    idle REST / web-chat accounts that bound nobody and photos nobody claimed are removed."""
+    from bot.uploads import UploadParking
+    from services.accounts import remove_idle_accounts
     from services.lifecycle import run_daily
     from services.processed import KEEP_DAYS, forget_processed
 
@@ -278,9 +283,14 @@ def daily(day: str | None) -> None:
     runtime = _runtime(_settings())  # the channels and the job queue deliver the notices
     for result in run_daily(runtime, day):
         click.echo(result.format())
+    keep = dt.timedelta(days=int(runtime.config["CHANNEL_ACCOUNT_DAYS"]))
     with runtime.database.session() as session:
         forgotten = forget_processed(session, runtime.clock.now())
+        removed = remove_idle_accounts(session, runtime.clock.now(), keep)
     click.echo(f"processed-message records older than {KEEP_DAYS} days removed: {forgotten}")
+    click.echo(f"{removed} idle REST / web-chat account(s) that bound nobody removed")
+    swept = UploadParking(runtime.config["PHOTO_DIR"]).sweep()
+    click.echo(f"{swept} unclaimed photo(s) removed")
 
 
 @main.command("import-comparison")

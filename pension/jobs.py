@@ -59,7 +59,10 @@ class RedisQueue:
         self.queue = Queue(name, connection=redis.Redis.from_url(redis_url))
 
     def enqueue(self, func, *args, **kwargs):
-        return self.queue.enqueue(WORKER_ENTRY, func, *args, **kwargs)
+        # RQ logs a job's description at INFO; its default is the call with every argument
+        # (an openid, a reply's text), so the description names the function only.
+        description = getattr(func, "__qualname__", str(func))
+        return self.queue.enqueue(WORKER_ENTRY, func, *args, description=description, **kwargs)
 
     def enqueue_in(self, seconds: float, func, *args, **kwargs):
         """Run the job after ``seconds``: kept in Redis, moved to the queue by the scheduler of

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from bot.logmask import install_log_masking
 from bot.stores import make_stores
 from pension.jobs import make_queue
 from pension.settings import load_settings
@@ -102,6 +103,7 @@ def run_job(func, *args, **kwargs):
     worker process builds once from its settings — the dialogue included, no web app."""
     global _worker_runtime
     if _worker_runtime is None:
+        install_log_masking()  # RQ's own workers start without the web app that installs it
         _worker_runtime = build_runtime(load_settings(), dialogue=True)
     return func(_worker_runtime, *args, **kwargs)
 

@@ -55,6 +55,9 @@ DEFAULTS: dict[str, object] = {
     "STAFF_HOURS": "1-5 08:30-12:00,14:30-17:30",  # when staff answer handed-off conversations
     "HANDOFF_WAIT_MINUTES": 30,  # an untaken handoff request times out after this
     "CONSOLE_IDLE_MINUTES": 30,  # a console session idle this long ends
+    "WEBCHAT_IDLE_MINUTES": 30,  # a web-chat conversation idle this long is forgotten
+    "REST_TOKEN": None,  # set: the REST channel and /model/parse need "Bearer <REST_TOKEN>"
+    "CHANNEL_ACCOUNT_DAYS": 30,  # a REST / web sender that bound nobody is removed after this
 }
 
 _INT_KEYS = {
@@ -65,6 +68,8 @@ _INT_KEYS = {
     "ALIPAY_SIGNATURE_FAILURES_PER_MINUTE",
     "HANDOFF_WAIT_MINUTES",
     "CONSOLE_IDLE_MINUTES",
+    "WEBCHAT_IDLE_MINUTES",
+    "CHANNEL_ACCOUNT_DAYS",
 }
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE", "FACE_KEEP_VIDEOS"}
 _FLOAT_KEYS = {"WECHAT_REPLY_WAIT", "FACE_MATCH_THRESHOLD"}

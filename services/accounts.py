@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.models import AuditLog, Binding, ChannelAccount, Person, naive_utc
+from services.models import (
+    AuditLog,
+    Binding,
+    ChannelAccount,
+    HomeVisitRequest,
+    Person,
+    PhotoReview,
+    naive_utc,
+)
 from services.regions import policy_for
 
 __all__ = [
@@ -23,8 +31,13 @@ __all__ = [
     "bind_limit",
     "bind_person",
     "bound_people",
+    "remove_idle_accounts",
     "unbind",
 ]
+
+# Senders a client chooses (REST) or the server hands out per browser (web chat): one row each,
+# worth keeping only while it binds someone or a request refers to it.
+CLIENT_CHOSEN_CHANNELS = ("rest", "web")
 
 RELATION_MAX_LENGTH = 16  # Binding.relation
 
@@ -156,6 +169,28 @@ def unbind(session: Session, account: ChannelAccount, person: Person) -> bool:
     session.expire(person, ["bindings"])
     _audit(session, account, "binding.removed", person, None)
     return True
+
+
+def remove_idle_accounts(session: Session, now: dt.datetime, older_than: dt.timedelta) -> int:
+    """删除长期不用、没有绑定任何人的 REST / 网页聊天账号；返回删除的个数。
+
+    Every new REST sender (and every web-chat conversation) gets a row; without this they
+    would pile up for ever. Rows that bind a person, or that a home visit or a photo review
+    refers to, stay.
+    """
+    cutoff = naive_utc(now) - older_than
+    last_seen = func.coalesce(ChannelAccount.last_inbound_at, ChannelAccount.created_at)
+    referred = [
+        select(Binding.account_id).where(Binding.account_id.is_not(None)),
+        select(HomeVisitRequest.account_id).where(HomeVisitRequest.account_id.is_not(None)),
+        select(PhotoReview.account_id).where(PhotoReview.account_id.is_not(None)),
+    ]
+    query = delete(ChannelAccount).where(
+        ChannelAccount.channel.in_(CLIENT_CHOSEN_CHANNELS),
+        last_seen < cutoff,
+        *(ChannelAccount.id.not_in(ids) for ids in referred),
+    )
+    return session.execute(query.execution_options(synchronize_session=False)).rowcount
 
 
 def _audit(

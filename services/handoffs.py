@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from services import audit
 from services.clock import SHANGHAI
-from services.idcard import mask_id_numbers_in_text
+from services.idcard import mask_id_numbers_in_text, mask_personal_numbers
 from services.models import AuditLog, Handoff, HandoffMessage, StaffUser, naive_utc
 from services.notifications import Notice
 from services.outbound import BotMessage
@@ -170,7 +170,8 @@ def request_handoff(
 ) -> Handoff:
     """请求转人工；已有未过期的转人工时原样返回它（幂等）。
 
-    ``reason`` is usually the user's last message; ID numbers in it are masked before storing.
+    ``reason`` is usually the user's last message; ID and mobile numbers in it are masked before
+    storing.
     ``transcript`` is the conversation so far as ``(sender, text)`` pairs ('user' / 'bot'),
     kept for the staff user who takes it; ``region_code`` says whose staff see it.
     """
@@ -515,7 +516,7 @@ def _conversation_id(value: str) -> str:
 def _reason(text: str | None) -> str | None:
     if text is None:
         return None
-    text = mask_id_numbers_in_text(str(text).replace("\x00", "")).strip()
+    text = mask_personal_numbers(str(text).replace("\x00", "")).strip()
     if len(text) > REASON_MAX_LENGTH:
         text = text[: REASON_MAX_LENGTH - 1] + "…"
     return text or None

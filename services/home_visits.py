@@ -4,8 +4,8 @@ The reference is ``SM`` + the Beijing date + a per-day sequence, e.g. ``SM202611
 Concurrent requests may compute the same next number; the unique constraint on
 ``home_visit_requests.reference`` decides and the loser retries with the next one.
 
-Address and reason are stored as typed (the console escapes on output); only their length
-is limited. Contact phones are normalised: ``13912345678`` or ``029-88886666``.
+Address and reason are stored as typed (the console escapes on output) except for ID and
+mobile numbers, masked: they do not belong there and the contact phone has its own field. Contact phones are normalised: ``13912345678`` or ``029-88886666``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.accounts import actor_for
-from services.idcard import mask_phone
+from services.idcard import mask_personal_numbers, mask_phone
 from services.models import AuditLog, ChannelAccount, HomeVisitRequest, Person, naive_utc
 
 __all__ = [
@@ -177,4 +177,4 @@ def _text_field(field: str, label: str, value: object, limit: int) -> str:
         raise InvalidHomeVisitRequest(field, f"{label}太长了，请控制在{limit}个字以内")
     if "\x00" in text:  # PostgreSQL cannot store NUL in text
         raise InvalidHomeVisitRequest(field, f"{label}里有无法识别的字符，请重新输入")
-    return text
+    return mask_personal_numbers(text)

@@ -163,3 +163,12 @@ _ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Z
 def mask_id_numbers_in_text(text: str) -> str:
     """Mask every 18-character ID number inside free text (log lines, chat messages)."""
     return _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group(0)), text)
+
+
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def mask_personal_numbers(text: str) -> str:
+    """ID numbers and mobile numbers inside free text, masked: what every log line and every
+    free-text field at rest (a handoff's reason, a home visit's address or note) goes through."""
+    return _MOBILE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), mask_id_numbers_in_text(text))

@@ -23,6 +23,7 @@ from services import audit
 from services.certification import CannotCertify, record_certification
 from services.clock import in_shanghai
 from services.home_visits import PENDING_STATUSES
+from services.idcard import mask_personal_numbers
 from services.models import (
     CertificationMethod,
     ChannelAccount,
@@ -205,7 +206,10 @@ def record_outcome(
                 person,
                 CertificationMethod.home_visit,
                 operator=staff.username,
-                evidence={"home_visit": visit.reference, "note": (note or "")[:NOTE_MAX]},
+                evidence={
+                    "home_visit": visit.reference,
+                    "note": mask_personal_numbers(note or "")[:NOTE_MAX],
+                },
                 at=local_now,
             )
         except CannotCertify as stopped:
@@ -263,7 +267,7 @@ def _open(visit: HomeVisitRequest) -> None:
 
 
 def _append_note(visit: HomeVisitRequest, staff: StaffUser, note: str | None) -> None:
-    note = " ".join((note or "").split())[:NOTE_MAX]
+    note = mask_personal_numbers(" ".join((note or "").split()))[:NOTE_MAX]
     if note:
         line = f"[{staff.username}] {note}"
         visit.staff_note = f"{visit.staff_note}\n{line}" if visit.staff_note else line

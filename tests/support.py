@@ -228,3 +228,15 @@ def find_chromium(path: str = CHROMIUM) -> str:
     except ImportError as error:
         service_missing("Playwright", error)
     return path
+
+
+def web_chat_conversation(app, client) -> str:
+    """The conversation id the web chat gave ``client`` (its signed cookie), a new one if none."""
+    from channels import webchat
+
+    cookie = client.get_cookie(webchat.COOKIE, path="/chat")
+    if cookie is None:
+        client.post("/chat/inbox", json={})
+        cookie = client.get_cookie(webchat.COOKIE, path="/chat")
+    with app.test_request_context():
+        return webchat.conversation_in(cookie.value)

@@ -2,7 +2,9 @@
  *
  * Safety rules kept throughout this file:
  * - every piece of user or bot text goes into the page with textContent, never innerHTML;
- * - the sender id is random and kept in localStorage — never an ID number or phone, never in a URL;
+ * - which conversation this is, the server decides: a signed HttpOnly cookie this script never
+ *   sees (no conversation id in a request body, nothing personal in a URL);
+ * - an error is told in a kind Chinese sentence, never as the API's raw JSON;
  * - the chat history is not stored on the device (people type ID numbers into it).
  */
 (function () {
@@ -21,7 +23,6 @@
   var MAX_PHOTO_BYTES = Number(log.dataset.maxPhotoBytes) || 10 * 1024 * 1024;
   var MAX_BODY_BYTES = Number(log.dataset.maxBodyBytes) || 10 * 1024 * 1024;
   var HOTLINE = log.dataset.hotline || "12333";
-  var SENDER_KEY = "pension-chat-sender";
   var BIGGER_KEY = "pension-chat-bigger";
 
   var TEXT = {
@@ -29,6 +30,9 @@
     notAPhoto: "请选择一张照片（图片文件）。",
     photoUnreadable: "这张照片打不开，请换一张再试。",
     tooFast: "您发得太快了，请等一分钟再发。",
+    tooLong: "这条消息太长了（或照片太大），发不出去。请分几次发短一点的话，或换一张照片。",
+    notUnderstood: "这条消息没能发出去，请换个说法再试一次。",
+    busy: "系统有点忙，没能回复您。请过一会儿再发一次，或拨打 " + HOTLINE + " 咨询。",
     offline: "网络不太好，消息没发出去。请稍后再试，或拨打 " + HOTLINE + " 咨询。",
     retry: "再发一次",
     typing: "正在回复，请稍等……",
@@ -52,27 +56,6 @@
       /* private mode: the id lives as long as the page */
     }
   }
-
-  function randomId() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return Array.prototype.map
-      .call(bytes, function (b) {
-        return ("0" + b.toString(16)).slice(-2);
-      })
-      .join("");
-  }
-
-  function senderId() {
-    var id = storageGet(SENDER_KEY);
-    if (!id || !/^web-[0-9a-f]{32}$/.test(id)) {
-      id = "web-" + randomId();
-      storageSet(SENDER_KEY, id);
-    }
-    return id;
-  }
-
-  var SENDER = senderId();
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -185,10 +168,16 @@
     scrollToShow();
     return post(body)
       .then(function (response) {
-        if (response.ok) return response.json();
-        var error = new Error("HTTP " + response.status);
-        error.status = response.status;
-        throw error;
+        if (!response.ok) {
+          var error = new Error("HTTP " + response.status);
+          error.status = response.status;
+          throw error;
+        }
+        return response.json().catch(function () {
+          var garbled = new Error("not JSON");
+          garbled.status = 502; // a proxy's HTML page: the service is not answering properly
+          throw garbled;
+        });
       })
       .then(function (replies) {
         typing.remove();
@@ -201,10 +190,17 @@
       })
       .catch(function (error) {
         typing.remove();
-        if (error.status === 429) addNotice(TEXT.tooFast);
-        else if (error.status === 413) addNotice(TEXT.photoTooBig);
-        else addNotice(TEXT.offline, retry);
+        showFailure(error.status, retry);
       });
+  }
+
+  /* What a failed send looks like to the user: a sentence, and a retry where one can help. */
+  function showFailure(status, retry) {
+    if (status === 429) addNotice(TEXT.tooFast);
+    else if (status === 413) addNotice(TEXT.tooLong);
+    else if (status >= 500) addNotice(TEXT.busy, retry);
+    else if (status >= 400) addNotice(TEXT.notUnderstood);
+    else addNotice(TEXT.offline, retry);
   }
 
   function enqueue(job) {
@@ -225,7 +221,7 @@
   /* Send `message` (typed text or a button's payload), showing `shown` as what the user said. */
   function send(message, shown) {
     if (shown) addUser(shown);
-    var body = JSON.stringify({ sender: SENDER, message: message, metadata: {} });
+    var body = JSON.stringify({ message: message, metadata: {} });
     return retryable(body)();
   }
 
@@ -307,7 +303,6 @@
       return photoPayload(file).then(
         function (base64) {
           var body = JSON.stringify({
-            sender: SENDER,
             message: "/image",
             metadata: { image_base64: base64 },
           });
@@ -363,7 +358,7 @@
       method: "POST",
       headers: { "Content-Type": "application/json" },
       credentials: "same-origin",
-      body: JSON.stringify({ sender: SENDER }),
+      body: "{}",
     })
       .then(function (response) {
         return response.ok ? response.json() : [];

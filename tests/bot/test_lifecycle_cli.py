@@ -73,3 +73,20 @@ def test_public_notice_before_july_says_so(postgres_url, db, tmp_path):
         env=_env(postgres_url),
     )
     assert result.exit_code == 1 and "July" in result.output
+
+
+def test_daily_removes_idle_rest_accounts_that_bound_nobody(postgres_url, db):
+    from services.accounts import account_for
+    from services.models import ChannelAccount
+
+    with db.session() as session:
+        account_for(session, "rest", "gone-stranger").created_at = dt.datetime(2026, 9, 1)
+        account_for(session, "rest", "yesterday").created_at = dt.datetime(2026, 11, 30)
+    env = {**_env(postgres_url), "CLOCK": "2026-12-01 10:00"}
+
+    result = CliRunner().invoke(cli, ["daily", "--date", "2026-12-01"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "1 idle REST / web-chat account(s) that bound nobody removed" in result.output
+    with db.session() as session:
+        assert list(session.scalars(select(ChannelAccount.external_id))) == ["yesterday"]

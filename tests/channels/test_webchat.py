@@ -59,10 +59,10 @@ def test_script_never_inserts_text_as_html():
     assert "textContent" in script
 
 
-def test_script_keeps_a_random_sender_id_and_nothing_personal_in_urls():
+def test_script_names_no_conversation_and_puts_nothing_personal_in_urls():
     script = (STATIC / "webchat.js").read_text(encoding="utf-8")
 
-    assert "localStorage" in script and "getRandomValues" in script
+    assert not re.search(r"\bsender\b", script)  # the server's cookie names the conversation
     assert "?" not in re.search(r"fetch\(([^,]+),", script).group(1)
 
 
@@ -75,13 +75,11 @@ def test_styles_are_large_and_tappable():
 
 
 def test_the_page_has_its_own_endpoint_in_the_rest_format(client):
-    response = client.post(
-        "/chat/messages", json={"sender": "web-" + "a" * 32, "message": "/greet"}
-    )
+    response = client.post("/chat/messages", json={"message": "/greet"})
 
     assert response.status_code == 200
     replies = response.get_json()
-    assert replies and replies[0]["recipient_id"] == "web-" + "a" * 32
+    assert replies and replies[0]["recipient_id"] == "web"
     assert any(reply.get("buttons") for reply in replies)
 
 

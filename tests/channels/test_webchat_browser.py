@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import struct
 import zlib
 from pathlib import Path
@@ -204,18 +203,27 @@ def test_bot_markup_is_shown_literally_too(page):
     assert page.dialogs == []
 
 
-def test_sender_id_is_random_kept_and_never_in_a_url(page):
+def test_the_conversation_is_a_cookie_the_page_cannot_read(page):
     open_chat(page)
-    sender = page.evaluate("localStorage.getItem('pension-chat-sender')")
-    assert re.fullmatch(r"web-[0-9a-f]{32}", sender)
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "pension_chat"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/chat"
+    assert "pension_chat" not in page.evaluate("document.cookie")
 
     page.reload()
     open_chat(page)
-    assert page.evaluate("localStorage.getItem('pension-chat-sender')") == sender
     bodies = webhook_bodies(page)
-    assert bodies and all(body["sender"] == sender for body in bodies)
+    assert bodies and all("sender" not in body for body in bodies)
     assert all(urlsplit(request.url).path != "/webhooks/rest/webhook" for request in page.requests)
     assert all("?" not in request.url for request in page.requests)
+
+
+def test_signing_out_in_the_chat_says_so(page):
+    open_chat(page)
+    say(page, "退出")
+
+    from playwright.sync_api import expect
+
+    expect(page.locator(".msg.bot").last).to_contain_text("已退出")
 
 
 def test_a_photo_is_sent_as_an_image_message(page):
@@ -299,3 +307,33 @@ def test_too_many_messages_get_a_plain_answer(page):
     page.locator("#text").press("Enter")
 
     expect(page.locator(".msg.notice")).to_contain_text("请等一分钟")
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "sentence"),
+    [
+        (413, "application/json", '{"error": "Request Entity Too Large"}', "太长了"),
+        (500, "application/json", '{"error": "Internal Server Error"}', "系统有点忙"),
+        (503, "application/json", '{"error": "Service Unavailable"}', "系统有点忙"),
+        (502, "text/html", "<html><body>502 Bad Gateway</body></html>", "系统有点忙"),
+        (400, "application/json", '{"error": "Bad Request"}', "换个说法"),
+        (200, "text/html", "<html>captive portal</html>", "系统有点忙"),
+    ],
+)
+def test_an_error_is_told_in_a_kind_sentence_not_as_json(
+    page, status, content_type, body, sentence
+):
+    from playwright.sync_api import expect
+
+    open_chat(page)
+    page.route(
+        "**/chat/messages",
+        lambda route: route.fulfill(status=status, content_type=content_type, body=body),
+    )
+    page.locator("#text").fill("你好")
+    page.locator("#text").press("Enter")
+
+    expect(page.locator(".msg.notice")).to_contain_text(sentence)
+    shown = page.locator("#log").inner_text()
+    assert "{" not in shown and "error" not in shown.lower() and "<html" not in shown
+    assert str(status) not in page.locator(".msg.notice").inner_text()

@@ -158,3 +158,4 @@ def run_rq_worker(settings: dict, queue_name: str):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    return done

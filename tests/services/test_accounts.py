@@ -15,6 +15,7 @@ from services.accounts import (
     bind_limit,
     bind_person,
     bound_people,
+    remove_idle_accounts,
     unbind,
 )
 from services.models import (
@@ -191,3 +192,27 @@ def test_concurrent_binds_never_exceed_the_limit(db):
     assert sorted(outcomes) == ["bound"] * 4 + ["refused"] * 4
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Binding)) == 4
+
+
+def test_idle_rest_and_web_accounts_that_bound_nobody_are_removed(db):
+    now = dt.datetime(2026, 12, 1, 2, 0)
+    old, recent = now - dt.timedelta(days=40), now - dt.timedelta(days=3)
+    with db.session() as session:
+        for channel, external_id, created in [
+            ("rest", "old-stranger", old),
+            ("web", "web-old", old),
+            ("rest", "recent", recent),
+            ("wechat", "o-old", old),  # a platform's user: its own account, kept
+            ("rest", "old-but-bound", old),
+        ]:
+            account = account_for(session, channel, external_id)
+            account.created_at = created
+        bind_person(session, account, make_person(session), "self")
+
+    with db.session() as session:
+        removed = remove_idle_accounts(session, now, dt.timedelta(days=30))
+    with db.session() as session:
+        left = set(session.scalars(select(ChannelAccount.external_id)))
+
+    assert removed == 2
+    assert left == {"recent", "o-old", "old-but-bound"}

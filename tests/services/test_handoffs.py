@@ -119,6 +119,12 @@ def test_reason_is_masked_and_limited(database):
         assert len(handoff.reason) == 256 and handoff.reason.endswith("…")
 
 
+def test_a_mobile_number_in_the_reason_is_masked(database):
+    with database.session() as session:
+        handoff = request_handoff(session, CONVERSATION, "web", "打我电话13912345678", now=T0)
+        assert handoff.reason == "打我电话139****5678"
+
+
 def test_request_and_release_are_audited(database):
     with database.session() as session:
         handoff = request_handoff(session, CONVERSATION, "wechat", "人工 610102195203150020")

@@ -163,6 +163,22 @@ def test_text_is_stored_verbatim(db):
         assert stored.reason == "长" * 256
 
 
+def test_id_and_mobile_numbers_typed_into_the_text_are_masked(db):
+    number = "610102195203150020"
+    with db.session() as session:
+        visit = submit(
+            session,
+            address=f"幸福路8号，我儿子电话13812345678，身份证{number}",
+            reason=f"卧床，本人{number}",
+            contact_phone="13912345678",
+        )
+    with db.session() as session:
+        stored = session.get(HomeVisitRequest, visit.id)
+        assert stored.address == "幸福路8号，我儿子电话138****5678，身份证6101**********0020"
+        assert stored.reason == "卧床，本人6101**********0020"
+        assert stored.contact_phone == "13912345678"  # the contact field keeps its number
+
+
 def test_requests_are_audited_with_a_masked_phone(db):
     with db.session() as session:
         account = account_for(session, "alipay", "2088-7")
