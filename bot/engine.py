@@ -30,6 +30,7 @@ from services import handoffs
 from services.clock import Clock, system_clock
 from services.db import Database
 from services.handoffs import HandoffPolicy
+from services.identity import CheckLimits
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +111,11 @@ class EmbeddedEngine:
         domain: Domain | None = None,
         rules: RuleBook | None = None,
         handoff_policy: HandoffPolicy | None = None,
+        check_limits: CheckLimits | None = None,
     ):
         self.nlu = nlu
         self.handoff_policy = handoff_policy or HandoffPolicy()
+        self.check_limits = check_limits or CheckLimits()
         self.stores = stores
         self.database = database
         self.photo_dir = Path(photo_dir)
@@ -235,16 +238,19 @@ class EmbeddedEngine:
 
     def _run_rule(self, conversation: Conversation, rule) -> None:
         for action in rule.actions:
-            self._run(conversation, action)
+            followed_up = self._run(conversation, action)
             if conversation.state["paused"]:
                 return
+            if followed_up:  # Rasa runs a FollowupAction instead of the rule's next step
+                break
         if rule.resumes_form and conversation.active_loop == rule.resumes_form:
             self._form_step(conversation, rule.resumes_form, {})
 
-    def _run(self, conversation: Conversation, action: str, depth: int = 0) -> None:
+    def _run(self, conversation: Conversation, action: str, depth: int = 0) -> bool:
+        """Run ``action``; True when it handed over to a follow-up action."""
         if depth > MAX_ACTIONS_PER_TURN:
             log.error("too many chained actions in %s", conversation.state["sender_id"])
-            return
+            return False
         conversation.state["latest_action_name"] = action
         conversation.add_event({"event": "action", "name": action})
         if action.startswith("utter_"):
@@ -255,6 +261,8 @@ class EmbeddedEngine:
             followup = self._custom_action(conversation, action)
             if followup:
                 self._run(conversation, followup, depth + 1)
+                return True
+        return False
 
     def _custom_action(self, conversation: Conversation, action: str) -> str | None:
         """Run a rasa_sdk action through the ActionExecutor; apply its events; return a follow-up."""
@@ -285,7 +293,12 @@ class EmbeddedEngine:
             "version": "3.6.21",
         }
         scope = action_context.ActionContext(
-            self.database, self.photo_dir, self.stores, self.clock, self.handoff_policy
+            self.database,
+            self.photo_dir,
+            self.stores,
+            self.clock,
+            self.handoff_policy,
+            self.check_limits,
         )
         return asyncio.run(action_context.run_in(scope, self.executor.run(call)))
 

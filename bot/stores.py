@@ -84,6 +84,10 @@ class DedupeStore(Protocol):
 class RateLimiter(Protocol):
     def allow(self, key: str, limit: int, per_seconds: float) -> bool: ...
 
+    def used(self, key: str) -> int:
+        """How many times ``key`` was counted in its current window (0 when none is open)."""
+        ...
+
 
 class InboxStore(Protocol):
     """Per-sender queues, oldest first: Alipay's inbound messages, the web chat's outbox."""
@@ -273,6 +277,11 @@ class MemoryRateLimiter:
             window[0] += 1
             return window[0] <= limit
 
+    def used(self, key: str) -> int:
+        with self._windows.mutex:
+            window = self._windows.get(key, time.monotonic())
+            return window[0] if window else 0
+
 
 # --------------------------------------------------------------------------- redis
 
@@ -418,6 +427,10 @@ return count
         with _redis_errors():
             count = self._count(keys=[self._key(key)], args=[_milliseconds(per_seconds)])
         return int(count) <= limit
+
+    def used(self, key: str) -> int:
+        with _redis_errors():
+            return int(self._client.get(self._key(key)) or 0)
 
 
 class RedisInboxStore(_RedisStore):

@@ -46,6 +46,8 @@ DEFAULTS: dict[str, object] = {
     "STAFF_HOURS": "1-5 08:30-12:00,14:30-17:30",  # when staff answer handed-off conversations
     "HANDOFF_WAIT_MINUTES": 30,  # an untaken handoff request times out after this
     "CONSOLE_IDLE_MINUTES": 30,  # a console session idle this long ends
+    "IDENTITY_CHECKS_PER_ACCOUNT": 10,  # name + ID checks one chat account may make an hour
+    "IDENTITY_MISSES_PER_ID": 5,  # wrong names for one ID number a day, from all senders
 }
 
 _INT_KEYS = {
@@ -54,6 +56,8 @@ _INT_KEYS = {
     "DATABASE_STATEMENT_TIMEOUT_MS",
     "HANDOFF_WAIT_MINUTES",
     "CONSOLE_IDLE_MINUTES",
+    "IDENTITY_CHECKS_PER_ACCOUNT",
+    "IDENTITY_MISSES_PER_ID",
 }
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE"}
 _FLOAT_KEYS = {"WECHAT_REPLY_WAIT"}

@@ -3,7 +3,7 @@
 The embedded engine hands its own in per call (a context variable, so several apps in one
 process — as in tests — never mix). Under a standalone action server
 (``python -m rasa_sdk --actions bot.actions``) they come from ``DATABASE_URL`` / ``PHOTO_DIR`` /
-``REDIS_URL`` (and ``CLOCK``, a frozen Beijing time, in tests).
+``REDIS_URL`` / ``IDENTITY_CHECKS_PER_ACCOUNT`` / ``IDENTITY_MISSES_PER_ID`` (and ``CLOCK``, a frozen Beijing time, in tests).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.stores import Stores, make_stores
 from services.clock import Clock, FrozenClock, system_clock
 from services.db import Database
 from services.handoffs import HandoffPolicy
+from services.identity import CheckLimits
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ActionContext:
     stores: Stores
     clock: Clock = system_clock
     handoff_policy: HandoffPolicy = HandoffPolicy()  # staff hours, how long a request waits
+    check_limits: CheckLimits = CheckLimits()  # identity checks per account / per ID number
 
 
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
@@ -53,4 +55,7 @@ def _from_environment() -> ActionContext:
     # simulations that freeze the service's: the action server then sees the same day.
     frozen = os.environ.get("CLOCK")
     clock = FrozenClock(frozen) if frozen else system_clock
-    return ActionContext(Database(url), photo_dir, stores, clock, handoff_policy=policy)
+    limits = CheckLimits.from_settings(os.environ)
+    return ActionContext(
+        Database(url), photo_dir, stores, clock, handoff_policy=policy, check_limits=limits
+    )

@@ -140,7 +140,7 @@ def test_unknown_id_number(roster):
 @pytest.mark.parametrize(
     ("number", "hint"),
     [
-        (id_number(7)[:17], "应为18位"),
+        (id_number(7)[:17], "您输入了17位，身份证号码是18位"),
         (id_number(7)[:15], "15位的旧身份证"),
         (id_number(7)[:17] + ("1" if id_number(7)[-1] != "1" else "2"), "校验位"),
         ("", "为空"),
