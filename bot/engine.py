@@ -38,7 +38,7 @@ MAX_EVENTS = 80  # events kept per tracker: enough for the fallback count and fo
 MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
 # Payload entities a button may carry; everything else in a typed "/intent{…}" is ignored,
 # so nobody can set e.g. verified_person by typing a payload.
-PAYLOAD_ENTITIES = {"subject", "method", "region", "topic"}
+PAYLOAD_ENTITIES = {"subject", "method", "region", "topic", "relation"}
 PAYLOAD = re.compile(r"^/(?P<intent>[\w/]+)(?P<entities>\{.*\})?$", re.S)
 
 

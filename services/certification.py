@@ -84,14 +84,21 @@ def record_certification(
     return CertificationOutcome(record, resumed)
 
 
-def _resume_if_suspended(session: Session, person: Person, day: dt.date) -> Resumption | None:
+def back_pay_on(session: Session, person: Person, day: dt.date) -> Resumption | None:
+    """What a certification on ``day`` would resume and pay back (None: not suspended).
+
+    Back pay runs from the suspension the payment history records (the daily run's date);
+    only a person the run has not reached yet falls back to the date the policy infers.
+    """
     standing = assess(person, day)
     if not standing.suspended:
         return None
-    # Back pay runs from the suspension the payment history records (the daily run's date);
-    # only a person the run has not reached yet falls back to the date the policy infers.
     suspended_from = _recorded_suspension(session, person) or standing.suspended_from
-    resumed = resumption(person, day, suspended_from=suspended_from)
+    return resumption(person, day, suspended_from=suspended_from)
+
+
+def _resume_if_suspended(session: Session, person: Person, day: dt.date) -> Resumption | None:
+    resumed = back_pay_on(session, person, day)
     if resumed is None:
         return None
     session.add(

@@ -39,7 +39,7 @@ from services.models import (
 from services.notifications import Notice
 from services.outbound import BotMessage, Button
 from services.photos import photo_path
-from services.policy import assess, format_date
+from services.policy import assess
 from services.regions import policy_for
 from services.staff import covers, region_clause
 
@@ -353,7 +353,7 @@ def _approved_messages(person: Person, day: dt.date, resumed) -> list[BotMessage
             lines.append("养老金将恢复发放，停发期间的待遇由经办机构核算后补发。")
     standing = assess(person, day)
     if standing.window is not None and standing.window.due_date > day:
-        lines.append(f"下次请在{format_date(standing.window.due_date)}前认证。")
+        lines.append(f"下次请在{standing.window.describe()}之间认证。")
     return [BotMessage(text="".join(lines))]
 
 

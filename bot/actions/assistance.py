@@ -30,7 +30,7 @@ from bot.actions.common import (
     today,
     unit_of_work,
 )
-from bot.actions.kinship import SELF, denies_self, match_bound, said_in
+from bot.actions.kinship import SELF, cannot_say, denies_self, match_bound, said_in
 from bot.uploads import UploadParking
 from faq import knowledge
 from services import accounts, handoffs, home_visits, photos
@@ -487,6 +487,13 @@ class ActionCancel(Action):
         return "action_cancel"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        if str(tracker.get_slot("goal") or "").startswith("home_visit") and cannot_say(tracker):
+            # "不知道身份证号" during a home visit: filed unverified, not cancelled
+            leave = [ActiveLoop(None), SlotSet("requested_slot", None), *clear_flow()]
+            return leave + [
+                SlotSet("goal", UNVERIFIED_VISIT),
+                FollowupAction("action_begin_home_visit"),
+            ]
         if denies_self(tracker):
             # "不是我，是给我妈认证": not a refusal — the same request, for the relative named.
             leave = [ActiveLoop(None), SlotSet("requested_slot", None), *clear_flow()]

@@ -27,15 +27,13 @@ from bot.actions.common import (
     today,
     unit_of_work,
 )
+from bot.actions.forms import UNVERIFIED, UNVERIFIED_VISIT
 from bot.actions.kinship import SELF, Said, match_bound, said_in, settled_relation
 from bot.actions.probes import IdentityProbeGuard
-from services import accounts, identity
+from services import accounts, certification, identity
 from services.models import Person
-from services.policy import Assessment, assess, format_date, resumption
+from services.policy import Assessment, assess, format_date
 
-# 上门认证 for someone the user cannot name: the button's subject, and the goal it sets.
-UNVERIFIED = "unverified"
-UNVERIFIED_VISIT = "home_visit_unverified"
 RETRY_BUTTONS = [
     {"title": "重新输入", "payload": "/start_certification"},
     faq_button("查无此人怎么办", "person_not_found"),
@@ -61,7 +59,8 @@ def _assessment_reply(person: Person, relation: str) -> tuple[str, list[dict]]:
 def _back_pay_note(person: Person, assessment: Assessment) -> str:
     if not assessment.suspended:
         return ""
-    after = resumption(person, today(), suspended_from=assessment.suspended_from)
+    with unit_of_work() as session:  # from the suspension the payment history records
+        after = certification.back_pay_on(session, person, today())
     if after and after.back_pay_months:
         return f"今天认证通过的话，可补发{after.back_pay_months}个月的养老金。"
     return ""
@@ -91,8 +90,10 @@ def status_text(person: Person, relation: str) -> str:
         parts.append(f"上次认证：{format_date(assessment.last_certified_on)}")
     else:
         parts.append("还没有认证记录")
-    if assessment.next_due_date:
-        parts.append(f"下次截止：{format_date(assessment.next_due_date)}")
+    if assessment.overdue and assessment.next_due_date:
+        parts.append(f"认证截止：{format_date(assessment.next_due_date)}（已逾期）")
+    elif assessment.window:
+        parts.append(f"认证时间：{assessment.window.describe(today())}")
     parts.append("养老金：暂停发放" if assessment.suspended else "养老金：正常发放")
     advice = "现在可以认证。" if assessment.may_certify else ""
     return f"{who}\n" + "\n".join(parts) + f"\n{advice}{assessment.message}"
@@ -125,7 +126,11 @@ def open_for(dispatcher, tracker: Tracker, goal: str, *, relative: bool) -> list
             events = [*clear_flow(), SlotSet("verified_person", person.person_no)]
             return events + reply_for(dispatcher, person, relation, goal)
         if bound and not said.anyone and (goal == "status" or not relative or _relatives(bound)):
-            say(dispatcher, WHO_PROMPT[goal], people_buttons(bound, add_new=goal != "status"))
+            say(
+                dispatcher,
+                WHO_PROMPT.get(goal, WHO_PROMPT["certify"]),
+                people_buttons(bound, add_new=goal != "status"),
+            )
             return [*clear_flow(), SlotSet("goal", goal)]
         for_someone_else = said.relation != SELF and (
             relative or bool(bound) or said.relation or said.ambiguous_relation
@@ -161,7 +166,14 @@ class ActionBeginCertification(Action):
         return "action_begin_certification"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        return open_for(dispatcher, tracker, "certify", relative=False)
+        return open_for(dispatcher, tracker, _pending_goal(tracker) or "certify", relative=False)
+
+
+def _pending_goal(tracker: Tracker) -> str | None:
+    """A name and ID typed on their own answer the question asked last ("查询谁的…？")."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    goal = tracker.get_slot("goal")
+    return goal if intent == "inform" and goal in ("status", "photo", "home_visit") else None
 
 
 class ActionIdentitySubmit(Action):
@@ -189,6 +201,8 @@ class ActionRelativeSubmit(Action):
 def submit_identity(dispatcher, tracker: Tracker, relation: str) -> list[dict[str, Any]]:
     name, id_number = tracker.get_slot("person_name"), tracker.get_slot("id_number")
     goal = tracker.get_slot("goal")
+    if goal == UNVERIFIED_VISIT:  # the user could not say whose visit: filed for staff
+        return [*clear_flow(), FollowupAction("action_begin_home_visit")]
     with unit_of_work() as session:
         account = account_of(session, tracker)
         guard = IdentityProbeGuard(context.current(), account, id_number or "")

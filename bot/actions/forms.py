@@ -10,12 +10,15 @@ import re
 import opencc
 from rasa_sdk import FormValidationAction
 
-from bot.actions.kinship import PENDING_BY_GENDER, SELF, read_said
+from bot.actions.kinship import PENDING_BY_GENDER, SELF, cannot_say, read_said
 from nlu.entities import extract_entities
 from nlu.normalize import to_halfwidth
 from services.home_visits import InvalidHomeVisitRequest, normalise_phone
 from services.idcard import InvalidIdNumber, mask_id_number, mask_phone, parse_id_number
 
+# 上门认证 without a person (bot/actions/certification.py has the same two words)
+UNVERIFIED = "unverified"
+UNVERIFIED_VISIT = "home_visit_unverified"
 _TO_SIMPLIFIED = opencc.OpenCC("t2s")
 _NAME_PREFIX = re.compile(
     r"^(我叫|我是|我的名字是|名字是|名字叫|姓名是?|叫|她叫|他叫|老人叫)[:：\s]*"
@@ -88,15 +91,28 @@ def changed_number(tracker, slot: str, new: str) -> str | None:
     return earlier if earlier and earlier != new else None
 
 
+def _unverified_visit(tracker, slots: tuple[str, ...]) -> dict | None:
+    """上门认证 for someone the user cannot name ("说不清", "不知道身份证号"): the form is
+    closed with placeholders and the visit filed unverified (the submit actions see the goal)."""
+    if not str(tracker.get_slot("goal") or "").startswith("home_visit") or not cannot_say(tracker):
+        return None
+    return dict.fromkeys(slots, UNVERIFIED) | {"goal": UNVERIFIED_VISIT}
+
+
 class IdentitySlots:
     """Name and ID checks shared by the identity form and the relative form."""
 
+    required = ("person_name", "id_number")
+
     def validate_person_name(self, value, dispatcher, tracker, domain):
+        if unverified := _unverified_visit(tracker, self.required):
+            return unverified
         typed = _typed(tracker)
         value = _read_in(tracker, "person_name") or value
         text = _NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！]", "", str(value or "")))
         simplified = _TO_SIMPLIFIED.convert(text)
-        if not _NAME.match(simplified) or _NOT_A_NAME.search(simplified):
+        question = _QUESTION.search(typed) and not _read_in(tracker, "person_name")
+        if question or not _NAME.match(simplified) or _NOT_A_NAME.search(simplified):
             if _QUESTION.search(typed):
                 dispatcher.utter_message(text=NAME_HELP)
             elif re.search(r"\d", typed) and not re.search(r"[\u4e00-\u9fff]", typed):
@@ -115,6 +131,8 @@ class IdentitySlots:
         return {"person_name": simplified}
 
     def validate_id_number(self, value, dispatcher, tracker, domain):
+        if unverified := _unverified_visit(tracker, self.required):
+            return unverified
         typed = _typed(tracker)
         value = _read_in(tracker, "id_number") or value
         text = str(value or "")
@@ -144,7 +162,11 @@ class ValidateRelativeForm(IdentitySlots, FormValidationAction):
     def name(self) -> str:
         return "validate_relative_form"
 
+    required = ("relation", "person_name", "id_number")
+
     def validate_relation(self, value, dispatcher, tracker, domain):
+        if unverified := _unverified_visit(tracker, self.required):
+            return unverified
         value = str(value or "")
         if value == SELF or value in PENDING_BY_GENDER:  # read by an action from the same words
             return {"relation": value}
@@ -156,8 +178,10 @@ class ValidateRelativeForm(IdentitySlots, FormValidationAction):
                 text=f"{who}是您的奶奶、爷爷、外婆还是外公？请回复一个，比如：外婆。"
             )
             return {"relation": None}
-        relation = said.relation or _relation_word(value, said)
-        if relation is None or _QUESTION.search(typed):
+        relation = said.relation
+        if relation is None and not _QUESTION.search(typed):
+            relation = _relation_word(value, said)
+        if relation is None:
             dispatcher.utter_message(text=RELATION_HELP)
             return {"relation": None}
         slots = {"relation": relation}
@@ -184,7 +208,7 @@ class ValidateHomeVisitForm(FormValidationAction):
         if _ONLY_NUMBER.fullmatch(text):
             dispatcher.utter_message(text="这是一个号码，不是地址。" + ADDRESS_HELP)
             return {"address": None}
-        if not 5 <= len(text) <= 200:
+        if not 5 <= len(text) <= 200 or (_QUESTION.search(text) and not re.search(r"\d", text)):
             dispatcher.utter_message(text=ADDRESS_HELP)
             return {"address": None}
         return {"address": text}

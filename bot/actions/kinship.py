@@ -42,6 +42,10 @@ _CLAIM = re.compile(
     + ")"
 )
 _SELF_WORDS = re.compile(r"^(?:给|帮|为|替)?(?:我自己|自己|本人|我本人|我)(?:认证|查|办)?$")
+# "I cannot tell you who": a home visit is then filed unverified for staff to call back.
+_CANNOT_SAY = re.compile(
+    r"说不清|不知道|不清楚|记不得|记不清|记不住|忘了|没有身份证|找不到身份证|先登记"
+)
 _NOT_ME = re.compile(r"不是(?:我|本人|给我|帮我)(?!妈|爸|娘|爹)")
 
 
@@ -72,7 +76,8 @@ def read_said(text: str) -> Said:
         values = [e["value"] for e in entities if e["entity"] == kind]
         return values[-1] if values else None
 
-    name, relation = last("person_name"), last("relation")
+    name, relation = last("person_name"), last("relation") or None
+    name = name or _name_beside_a_number(text)
     claim = _CLAIM.search(text)
     if claim:
         pair = _INVERSE[RELATION_SYNONYMS[claim["word"]]]
@@ -85,6 +90,15 @@ def read_said(text: str) -> Said:
     return Said(name, last("id_number"), relation)
 
 
+def _name_beside_a_number(text: str) -> str | None:
+    """ "赵建国 61010219500708005": the extractor takes a name beside a *valid* ID number only;
+    beside a mistyped one the name is still the name."""
+    if not re.search(r"\d{6,}", text):
+        return None
+    rest = re.sub(r"[\dXx\s，。,.!！:：]+|身份证号?码?|姓名|我叫", "", text)
+    return rest if re.fullmatch(r"[\u4e00-\u9fff·]{2,4}", rest) else None
+
+
 def _speaks_of_self(text: str) -> bool:
     bare = re.sub(r"[\s，。,.!！的]", "", text)
     return bool(_SELF_WORDS.match(bare) or re.search(r"我叫|我的名字|名字是", text))
@@ -92,6 +106,10 @@ def _speaks_of_self(text: str) -> bool:
 
 def said_in(tracker: Tracker) -> Said:
     return read_said(latest_text(tracker))
+
+
+def cannot_say(tracker: Tracker) -> bool:
+    return bool(_CANNOT_SAY.search(latest_text(tracker)))
 
 
 def denies_self(tracker: Tracker) -> bool:
