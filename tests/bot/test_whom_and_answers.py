@@ -12,16 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from services.models import AuditLog, Binding, HomeVisitRequest, Person
-from tests.bot.test_conversations import (  # noqa: F401 — fixtures of the conversation suite
-    Chat,
-    app,
-    buttons_of,
-    chat,
-    engine,
-    ident,
-    rasa_differs,
-    text_of,
-)
+from tests.bot import test_conversations as suite
+from tests.bot.test_conversations import Chat, buttons_of, ident, text_of
+
+from tests.console.helpers import sign_in
+from tests.support import make_staff
+
+# the conversation suite's fixtures: both engines, the REST channel, one user
+engine, app, chat = suite.engine, suite.app, suite.chat
 
 
 def bindings(app) -> dict[str, str]:
@@ -31,6 +29,17 @@ def bindings(app) -> dict[str, str]:
             select(Person.name, Binding.relation).join(Binding, Binding.person_id == Person.id)
         ).all()
     return dict(rows)
+
+
+def console_page(app, path: str) -> str:
+    """A page of the staff console as an administrator sees it."""
+    with app.extensions["db"].session() as session:
+        make_staff(session, "boss", role="admin", regions=["all"])
+    client = app.test_client()
+    sign_in(client, "boss")
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return response.get_data(as_text=True)
 
 
 def bind_relative(chat, relation: str, person_no: str) -> None:
@@ -245,6 +254,7 @@ def test_a_home_visit_for_someone_unnamed_is_stored_unverified_for_staff(app, ch
     assert re.search(r"SM\d{8}-\d{4}", reply) and "核实" in reply
     with app.extensions["db"].session() as session:
         assert session.scalars(select(HomeVisitRequest.person_id)).one() is None
+    assert "未核实身份" in console_page(app, "/console/visits")
 
 
 # --------------------------------------------------------------------------- dates (item 8)
@@ -283,6 +293,9 @@ def test_misses_on_one_id_number_are_limited_across_new_senders_and_logged(app, 
         assert blocked.target_id == "6101**********0053"
         assert id_number not in str(blocked.detail)
     assert not bindings(app)
+    audit_page = console_page(app, "/console/audit?action=identity.probe_blocked")
+    assert "identity.probe_blocked" in audit_page and "6101**********0053" in audit_page
+    assert id_number not in audit_page
 
 
 def test_checks_of_one_account_are_limited(chat):
