@@ -14,7 +14,6 @@ from sqlalchemy import select
 from services.models import AuditLog, Binding, HomeVisitRequest, Person
 from tests.bot import test_conversations as suite
 from tests.bot.test_conversations import Chat, buttons_of, ident, text_of
-
 from tests.console.helpers import sign_in
 from tests.support import make_staff
 
