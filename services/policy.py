@@ -87,8 +87,10 @@ class CycleWindow:
         return self.opens_on <= day <= self.due_date
 
     def describe(self, today: dt.date | None = None) -> str:
-        """"2027年1月1日至2027年12月1日" — from when, until when; "现在至…" once open."""
-        opens = "现在" if today is not None and self.opens_on <= today else format_date(self.opens_on)
+        """ "2027年1月1日至2027年12月1日" — from when, until when; "现在至…" once open."""
+        opens = (
+            "现在" if today is not None and self.opens_on <= today else format_date(self.opens_on)
+        )
         return f"{opens}至{format_date(self.due_date)}"
 
 
