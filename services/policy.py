@@ -378,12 +378,19 @@ def _open_message(
             return f"您还没有认证记录，请在{format_date(window.due_date)}前通过{apps}完成认证。"
         return f"您还没有认证记录，请尽快通过{apps}完成认证。"
     if standing.first_cycle:
-        return f"请在{format_date(window.due_date)}前通过{apps}完成首次认证。"
+        return f"{_from_until(window, today)}通过{apps}完成首次认证。"
     assert facts.last_certified_on is not None
     return (
         f"您上次认证是在{format_date(facts.last_certified_on)}，"
-        f"请在{format_date(window.due_date)}前通过{apps}完成本次认证。"
+        f"{_from_until(window, today)}通过{apps}完成本次认证。"
     )
+
+
+def _from_until(window: CycleWindow, today: dt.date) -> str:
+    """Both ends of the window, never only the due date: "现在就可以认证，请在…前"."""
+    if window.opens_on <= today:
+        return f"现在就可以认证，请在{format_date(window.due_date)}前"
+    return f"请在{window.describe()}之间"
 
 
 # --- the engine -----------------------------------------------------------------------
