@@ -16,7 +16,7 @@ from nlu.normalize import to_halfwidth
 from services.home_visits import InvalidHomeVisitRequest, normalise_phone
 from services.idcard import InvalidIdNumber, mask_id_number, mask_phone, parse_id_number
 
-# 上门认证 without a person (bot/actions/certification.py has the same two words)
+# 上门认证 for someone the user cannot name: the button's subject, and the goal it sets
 UNVERIFIED = "unverified"
 UNVERIFIED_VISIT = "home_visit_unverified"
 _TO_SIMPLIFIED = opencc.OpenCC("t2s")
