@@ -168,7 +168,8 @@ class ActionManualReview(Action):
             person = subject_person(session, tracker)
             if person is None:
                 say(dispatcher, "拍照认证前，先核对一下是给谁认证。")
-                return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+                said = said_slots(said_in(tracker))  # nothing left over from earlier messages
+                return [SlotSet("goal", "photo"), *said, FollowupAction("identity_form")]
             if "photo_review" not in methods_for(person):
                 return _photo_not_accepted(dispatcher, person)
             rules = knowledge.answer("photo_requirements", person.region_code).short
@@ -210,7 +211,8 @@ class ActionReceivePhoto(Action):
                     dispatcher,
                     "收到照片了。请先告诉我这是给谁认证：姓名和身份证号，核对后再发一次照片。",
                 )
-                return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+                said = said_slots(said_in(tracker))  # nothing left over from earlier messages
+                return [SlotSet("goal", "photo"), *said, FollowupAction("identity_form")]
             if "photo_review" not in methods_for(person):
                 return _photo_not_accepted(dispatcher, person)
             try:
