@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import (
     ActiveLoop,
@@ -30,7 +32,7 @@ from bot.actions.common import (
     today,
     unit_of_work,
 )
-from bot.actions.kinship import SELF, cannot_say, denies_self, match_bound, said_in
+from bot.actions.kinship import SELF, cannot_say, denies_self, latest_text, match_bound, said_in
 from bot.uploads import UploadParking
 from faq import knowledge
 from services import accounts, handoffs, home_visits, photos
@@ -484,11 +486,24 @@ def _misunderstandings_in_a_row(events: list[dict]) -> int:
     return count
 
 
+# A refusal in so many words; anything longer typed at a free-text question is an answer
+# that merely sounds negative ("走不了路", "不能下床").
+_REFUSAL = re.compile(
+    r"^(不用了?|算了|不要了?|取消|不办了|不需要了?|不弄了|不了|没事了?|不|no)[。！!，,.]*$"
+)
+FREE_TEXT_ANSWERS = {"home_visit_form": ("visit_reason",)}
+
+
 class ActionCancel(Action):
     def name(self) -> str:
         return "action_cancel"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        requested = tracker.get_slot("requested_slot")
+        text = latest_text(tracker).strip()
+        free_text = requested in FREE_TEXT_ANSWERS.get(tracker.active_loop_name, ())
+        if free_text and len(text) >= 2 and not _REFUSAL.match(text):
+            return [SlotSet(requested, text), FollowupAction(tracker.active_loop_name)]
         if str(tracker.get_slot("goal") or "").startswith("home_visit") and cannot_say(tracker):
             # "不知道身份证号" during a home visit: filed unverified, not cancelled
             leave = [ActiveLoop(None), SlotSet("requested_slot", None), *clear_flow()]

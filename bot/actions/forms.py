@@ -23,11 +23,16 @@ _TO_SIMPLIFIED = opencc.OpenCC("t2s")
 _NAME_PREFIX = re.compile(
     r"^(我叫|我是|我的名字是|名字是|名字叫|姓名是?|叫|她叫|他叫|老人叫)[:：\s]*"
 )
-_NAME = re.compile(r"^[\u4e00-\u9fff·]{2,15}$")
+# 2–6 characters; longer only as a minority name with its middle dot (买买提·艾力).
+_NAME = re.compile(r"^(?:[\u4e00-\u9fff]{2,6}|[\u4e00-\u9fff]+(?:·[\u4e00-\u9fff]+)+)$")
 # Words of a sentence, not of a name: "我要认正" typed where the name was asked.
-_NOT_A_NAME = re.compile(r"我要|认证|认正|怎么|咋|什么|吗|呢|为啥|不会|不知道|帮我|可以|时候")
+_NOT_A_NAME = re.compile(
+    r"我要|认证|认正|怎么|咋|什么|吗|呢|为啥|不会|知道|记得|记不|帮我|可以|时候|身份证|号码|多少"
+)
 # A question typed where an answer was asked ("写谁的名字啊", "号码在哪看"): answered, then asked again.
-_QUESTION = re.compile(r"[?？]|吗|呢|啊|呀|么|谁|什么|啥|哪|怎么|咋|是不是|要不要|能不能")
+_QUESTION = re.compile(r"[?？]|吗|呢|啊|呀|么|谁|什么|啥|哪|怎么|咋|多少|几位|是不是|要不要|能不能")
+_ABOUT_THE_NUMBER = re.compile(r"身份证号|号码|几位|多少位")
+_PHONE_WORDS = re.compile(r"1[3-9]\d{9}|0\d{2,3}[-－]?\d{7,8}|电话|手机|号码|联系|[:：，,。\s]")
 _DIGIT_RUN = re.compile(r"\d[\dXx]*")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 NAME_HELP = "写要认证的那位老人身份证上的姓名：给自己认证就写您自己的，给家人认证就写家人的。"
@@ -114,7 +119,10 @@ class IdentitySlots:
         question = _QUESTION.search(typed) and not _read_in(tracker, "person_name")
         if question or not _NAME.match(simplified) or _NOT_A_NAME.search(simplified):
             if _QUESTION.search(typed):
-                dispatcher.utter_message(text=NAME_HELP)
+                about_number = _ABOUT_THE_NUMBER.search(typed)
+                dispatcher.utter_message(
+                    text=ID_HELP + "先告诉我姓名。" if about_number else NAME_HELP
+                )
             elif re.search(r"\d", typed) and not re.search(r"[\u4e00-\u9fff]", typed):
                 dispatcher.utter_message(text="这里先要姓名，不是号码。" + NAME_HELP)
             else:
@@ -234,7 +242,10 @@ class ValidateHomeVisitForm(FormValidationAction):
 
     def validate_visit_reason(self, value, dispatcher, tracker, domain):
         text = str(value or "").strip()
-        if _ONLY_NUMBER.fullmatch(text) or _MOBILE.search(text):
+        if _MOBILE.search(text) or _ONLY_NUMBER.fullmatch(text):
+            # "她瘫痪了 电话138…": the reason is the words beside the number, if any
+            text = _PHONE_WORDS.sub("", text)
+        if len(text) < 2 or _ONLY_NUMBER.fullmatch(text):
             dispatcher.utter_message(text="这是电话号码，不是原因。" + REASON_HELP)
             return {"visit_reason": None}
         if not 2 <= len(text) <= 200:

@@ -44,7 +44,7 @@ _CLAIM = re.compile(
 _SELF_WORDS = re.compile(r"^(?:给|帮|为|替)?(?:我自己|自己|本人|我本人|我)(?:认证|查|办)?$")
 # "I cannot tell you who": a home visit is then filed unverified for staff to call back.
 _CANNOT_SAY = re.compile(
-    r"说不清|不知道|不清楚|记不得|记不清|记不住|忘了|没有身份证|找不到身份证|先登记"
+    r"说不清|不知道|不晓得|不清楚|记不得|不记得|记不清|记不住|没记住|忘了|没有身份证|找不到身份证|先登记"
 )
 _NOT_ME = re.compile(r"不是(?:我|本人|给我|帮我)(?!妈|爸|娘|爹)")
 

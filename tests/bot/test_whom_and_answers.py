@@ -302,3 +302,28 @@ def test_checks_of_one_account_are_limited(chat):
         chat.say("我叫王小明 身份证号110101194001010012 认证")
     reply = text_of(chat.say("我叫王小明 身份证号110101194001010012 认证"))
     assert "次数太多" in reply and "一小时" in reply
+
+
+def test_a_reason_that_sounds_negative_is_a_reason_and_one_beside_a_phone_is_kept(app, chat):
+    start_visit_for(chat, "DEMO0011")
+    chat.say("赣州市寻乌县长宁镇南桥路8号")
+    chat.say("13912345678")
+    reply = text_of(chat.say("走不了路"))  # not "好的，已经取消"
+    assert re.search(r"SM\d{8}-\d{4}", reply)
+    assert "谢观秀" in text_of(chat.say("再申请一次上门认证"))  # bound now: not asked again
+    chat.say("赣州市寻乌县长宁镇南桥路8号")
+    chat.say("13912345678")
+    reply = text_of(chat.say("她瘫痪了 电话13912345678"))
+    assert re.search(r"SM\d{8}-\d{4}", reply)
+    with app.extensions["db"].session() as session:
+        reasons = set(session.scalars(select(HomeVisitRequest.reason)))
+    assert reasons == {"走不了路", "她瘫痪了"}
+
+
+def test_a_question_about_the_number_at_the_name_prompt_is_answered(chat):
+    chat.say("我要认证")
+    reply = text_of(chat.say("身份证号是多少位"))
+    assert "18位" in reply and "姓名" in reply
+    name, id_number = ident("DEMO0002")
+    chat.say(name)
+    assert "认证方式" in text_of(chat.say(id_number))
