@@ -35,7 +35,7 @@ PENDING_BY_GENDER = {
     f"{female}/{male}": (female, male) for female, male in filter(None, _INVERSE.values())
 }
 _CLAIM = re.compile(
-    r"我是(?:(?P<name>[\u4e00-\u9fff·]{2,6}?)的|[他她]的)(?P<word>"
+    r"我是(?:(?P<name>[\u4e00-\u9fff·]{2,6}?)的|[他她]的?)(?P<word>"
     + "|".join(
         sorted((s for s, c in RELATION_SYNONYMS.items() if c in _INVERSE), key=len, reverse=True)
     )

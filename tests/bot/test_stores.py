@@ -236,6 +236,16 @@ def test_rate_limit_allows_limit_then_refuses_until_the_window_ends(stores):
     assert stores.rate_limits.allow("alice", 3, per_seconds=0.5) is True
 
 
+def test_rate_limit_tells_how_much_of_a_window_is_used_without_counting(stores):
+    assert stores.rate_limits.used("carol") == 0
+    for _ in range(3):
+        stores.rate_limits.allow("carol", 2, per_seconds=0.5)
+    assert stores.rate_limits.used("carol") == 3
+    assert stores.rate_limits.used("carol") == 3  # looking is not counting
+    time.sleep(0.7)
+    assert stores.rate_limits.used("carol") == 0
+
+
 def test_rate_limit_counts_racing_threads_exactly(stores):
     barrier = threading.Barrier(20)
     results = []
