@@ -25,7 +25,17 @@ def ident(person_no: str) -> tuple[str, str]:
 
 @pytest.fixture
 def roster_app(wx_make_app):
-    return wx_make_app(LOAD_DEMO_ROSTER=True, CLOCK=frozen_clock(), WECHAT_REPLY_WAIT=4.0)
+    """The WeChat app over the demo roster (the channel tests share one database: the demo
+    people are added to it unless an earlier test did)."""
+    from services.roster import import_rows
+
+    app = wx_make_app(CLOCK=frozen_clock(), WECHAT_REPLY_WAIT=4.0)
+    database = app.extensions["db"]
+    with database.session() as session:
+        loaded = session.scalar(select(Person.id).where(Person.person_no == "DEMO0001"))
+    if loaded is None:
+        import_rows(database, demo_rows(TODAY), today=TODAY)
+    return app
 
 
 class WeChatUser:
