@@ -113,10 +113,12 @@ class IdentitySlots:
         if unverified := _unverified_visit(tracker, self.required):
             return unverified
         typed = _typed(tracker)
-        value = _read_in(tracker, "person_name") or value
+        # the project's own reading, also beside a mistyped ID number (DIET may cut it short)
+        read = read_said(typed).name if not typed.startswith("/") else None
+        value = read or value
         text = _NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！]", "", str(value or "")))
         simplified = _TO_SIMPLIFIED.convert(text)
-        question = _QUESTION.search(typed) and not _read_in(tracker, "person_name")
+        question = _QUESTION.search(typed) and not read
         if question or not _NAME.match(simplified) or _NOT_A_NAME.search(simplified):
             if _QUESTION.search(typed):
                 about_number = _ABOUT_THE_NUMBER.search(typed)
