@@ -31,6 +31,7 @@ from services import handoffs
 from services.clock import Clock, system_clock
 from services.db import Database
 from services.handoffs import HandoffPolicy
+from services.identity import CheckLimits
 from services.runtime import JobQueue
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ MAX_EVENTS = 80  # events kept per tracker: enough for the fallback count and fo
 MAX_ACTIONS_PER_TURN = 10  # a loop guard against rules that chain forever
 # Payload entities a button may carry; everything else in a typed "/intent{…}" is ignored,
 # so nobody can set e.g. verified_person by typing a payload.
-PAYLOAD_ENTITIES = {"subject", "method", "region", "topic"}
+PAYLOAD_ENTITIES = {"subject", "method", "region", "topic", "relation"}
 NO_HANDOFF = "no_handoff"  # tracker key: no handoff was open after the last turn (see _handed_off)
 PAYLOAD = re.compile(r"^/(?P<intent>[\w/]+)(?P<entities>\{.*\})?$", re.S)
 
@@ -114,9 +115,11 @@ class EmbeddedEngine:
         rules: RuleBook | None = None,
         handoff_policy: HandoffPolicy | None = None,
         jobs: Callable[[], JobQueue] | None = None,
+        check_limits: CheckLimits | None = None,
     ):
         self.nlu = nlu
         self.handoff_policy = handoff_policy or HandoffPolicy()
+        self.check_limits = check_limits or CheckLimits()
         self.stores = stores
         self.database = database
         self.photo_dir = Path(photo_dir)
@@ -253,16 +256,19 @@ class EmbeddedEngine:
 
     def _run_rule(self, conversation: Conversation, rule) -> None:
         for action in rule.actions:
-            self._run(conversation, action)
+            followed_up = self._run(conversation, action)
             if conversation.state["paused"]:
                 return
+            if followed_up:  # Rasa runs a FollowupAction instead of the rule's next step
+                break
         if rule.resumes_form and conversation.active_loop == rule.resumes_form:
             self._form_step(conversation, rule.resumes_form, {})
 
-    def _run(self, conversation: Conversation, action: str, depth: int = 0) -> None:
+    def _run(self, conversation: Conversation, action: str, depth: int = 0) -> bool:
+        """Run ``action``; True when it handed over to a follow-up action."""
         if depth > MAX_ACTIONS_PER_TURN:
             log.error("too many chained actions in %s", conversation.state["sender_id"])
-            return
+            return False
         conversation.state["latest_action_name"] = action
         conversation.add_event({"event": "action", "name": action})
         if action.startswith("utter_"):
@@ -273,6 +279,8 @@ class EmbeddedEngine:
             followup = self._custom_action(conversation, action)
             if followup:
                 self._run(conversation, followup, depth + 1)
+                return True
+        return False
 
     def _custom_action(self, conversation: Conversation, action: str) -> str | None:
         """Run a rasa_sdk action through the ActionExecutor; apply its events; return a follow-up."""
@@ -310,6 +318,7 @@ class EmbeddedEngine:
             self.clock,
             self.handoff_policy,
             jobs=self.jobs() if self.jobs else None,
+            check_limits=self.check_limits,
         )
         return run_now(action_context.run_in(scope, self.executor.run(call)))
 

@@ -84,8 +84,8 @@ class DedupeStore(Protocol):
 class RateLimiter(Protocol):
     def allow(self, key: str, limit: int, per_seconds: float) -> bool: ...
 
-    def exceeded(self, key: str, limit: int) -> bool:
-        """Whether ``key`` has used up ``limit`` in its current window (counts nothing)."""
+    def used(self, key: str) -> int:
+        """How many times ``key`` was counted in its current window (0 when none is open)."""
         ...
 
 
@@ -277,10 +277,10 @@ class MemoryRateLimiter:
             window[0] += 1
             return window[0] <= limit
 
-    def exceeded(self, key: str, limit: int) -> bool:
+    def used(self, key: str) -> int:
         with self._windows.mutex:
             window = self._windows.get(key, time.monotonic())
-            return window is not None and window[0] >= limit
+            return window[0] if window else 0
 
 
 # --------------------------------------------------------------------------- redis
@@ -428,10 +428,9 @@ return count
             count = self._count(keys=[self._key(key)], args=[_milliseconds(per_seconds)])
         return int(count) <= limit
 
-    def exceeded(self, key: str, limit: int) -> bool:
+    def used(self, key: str) -> int:
         with _redis_errors():
-            count = self._client.get(self._key(key))
-        return count is not None and int(count) >= limit
+            return int(self._client.get(self._key(key)) or 0)
 
 
 class RedisInboxStore(_RedisStore):

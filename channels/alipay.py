@@ -465,7 +465,7 @@ def gateway():
         abort(404, description="the Alipay life account channel is not configured")
     failures = _signature_failures_key(channel)
     limiter = current_app.extensions["stores"].rate_limits
-    if limiter.exceeded(failures, channel.signature_failures_per_minute):
+    if limiter.used(failures) >= channel.signature_failures_per_minute:
         # A forger (or a misconfigured key) gets a plain answer: no RSA work for them.
         return Response("too many bad signatures\n", 429, {"Retry-After": "60"}, "text/plain")
     params, charset = _read_form()

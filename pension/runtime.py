@@ -83,11 +83,13 @@ def add_dialogue(runtime: Runtime) -> None:
 
         nlu = EmbeddedNLU.load(cache_dir=Path(config["INSTANCE_PATH"]) / "nlu-cache")
         from services.handoffs import HandoffPolicy
+        from services.identity import CheckLimits
 
         engine = EmbeddedEngine(
             nlu=nlu,
             clock=runtime.clock,
             handoff_policy=HandoffPolicy.from_settings(config),
+            check_limits=CheckLimits.from_settings(config),
             session_ttl_seconds=config["CONVERSATION_TTL_SECONDS"],
             jobs=lambda: runtime.jobs,
             **common,

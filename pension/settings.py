@@ -58,6 +58,8 @@ DEFAULTS: dict[str, object] = {
     "WEBCHAT_IDLE_MINUTES": 30,  # a web-chat conversation idle this long is forgotten
     "REST_TOKEN": None,  # set: the REST channel and /model/parse need "Bearer <REST_TOKEN>"
     "CHANNEL_ACCOUNT_DAYS": 30,  # a REST / web sender that bound nobody is removed after this
+    "IDENTITY_CHECKS_PER_ACCOUNT": 10,  # name + ID checks one chat account may make an hour
+    "IDENTITY_MISSES_PER_ID": 5,  # wrong names for one ID number a day, from all senders
 }
 
 _INT_KEYS = {
@@ -70,6 +72,8 @@ _INT_KEYS = {
     "CONSOLE_IDLE_MINUTES",
     "WEBCHAT_IDLE_MINUTES",
     "CHANNEL_ACCOUNT_DAYS",
+    "IDENTITY_CHECKS_PER_ACCOUNT",
+    "IDENTITY_MISSES_PER_ID",
 }
 _BOOL_KEYS = {"LOAD_DEMO_ROSTER", "AUTO_MIGRATE", "FACE_KEEP_VIDEOS"}
 _FLOAT_KEYS = {"WECHAT_REPLY_WAIT", "FACE_MATCH_THRESHOLD"}

@@ -26,7 +26,7 @@ from services.models import (
     Person,
     naive_utc,
 )
-from services.policy import Resumption, assess, format_date, resumption
+from services.policy import Resumption, assess, resumption
 
 
 class CannotCertify(ValueError):
@@ -97,18 +97,25 @@ def what_follows(person: Person, day: dt.date, resumed: Resumption | None) -> st
             lines.append("养老金将恢复发放，停发期间的待遇由经办机构核算后补发。")
     standing = assess(person, day)
     if standing.window is not None and standing.window.due_date > day:
-        lines.append(f"下次请在{format_date(standing.window.due_date)}前认证。")
+        lines.append(f"下次请在{standing.window.describe()}之间认证。")
     return "".join(lines)
 
 
-def _resume_if_suspended(session: Session, person: Person, day: dt.date) -> Resumption | None:
+def back_pay_on(session: Session, person: Person, day: dt.date) -> Resumption | None:
+    """What a certification on ``day`` would resume and pay back (None: not suspended).
+
+    Back pay runs from the suspension the payment history records (the daily run's date);
+    only a person the run has not reached yet falls back to the date the policy infers.
+    """
     standing = assess(person, day)
     if not standing.suspended:
         return None
-    # Back pay runs from the suspension the payment history records (the daily run's date);
-    # only a person the run has not reached yet falls back to the date the policy infers.
     suspended_from = _recorded_suspension(session, person) or standing.suspended_from
-    resumed = resumption(person, day, suspended_from=suspended_from)
+    return resumption(person, day, suspended_from=suspended_from)
+
+
+def _resume_if_suspended(session: Session, person: Person, day: dt.date) -> Resumption | None:
+    resumed = back_pay_on(session, person, day)
     if resumed is None:
         return None
     session.add(

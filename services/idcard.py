@@ -88,7 +88,7 @@ def parse_id_number(text: object, *, today: dt.date | None = None) -> IdCard:
     if len(number) == 15 and number.isdigit():
         raise InvalidIdNumber("这是15位的旧身份证号码，请填写18位的新号码", "old_15_digit")
     if len(number) != 18:
-        raise InvalidIdNumber(f"身份证号码应为18位，这里是{len(number)}位", "length")
+        raise InvalidIdNumber(f"您输入了{len(number)}位，身份证号码是18位", "length")
     if not _ID_PATTERN.fullmatch(number):
         raise InvalidIdNumber("身份证号码只能是数字，最后一位可以是X", "format")
     try:
@@ -111,9 +111,7 @@ def parse_id_number(text: object, *, today: dt.date | None = None) -> IdCard:
     if number[-1] != expected:
         # The expected digit is deliberately not shown: the typo is usually elsewhere, and
         # "fixing" the last digit would turn a wrong number into a valid-looking wrong one.
-        raise InvalidIdNumber(
-            "身份证号码校验位不对，号码中有数字录错了，请对照身份证逐位核对", "checksum"
-        )
+        raise InvalidIdNumber("身份证号码的校验位不对，请逐位核对：号码中有数字录错了", "checksum")
     gender = "M" if int(number[16]) % 2 else "F"
     birth_place, warnings = _birth_place(number[:6])
     return IdCard(number, birth_date, gender, birth_place, warnings)

@@ -13,9 +13,11 @@ match after conversion counts as a match and is reported so the dialogue can say
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -34,6 +36,7 @@ from services.models import Person
 from services.regions import policy_for
 
 __all__ = [
+    "CheckLimits",
     "DifferenceKind",
     "IdentityCheck",
     "NameDifference",
@@ -47,6 +50,31 @@ NAME_MAX_LENGTH = 64  # Person.name
 # Middle dots people type in minority names (买买提·艾力): all mean "·".
 _DOTS = re.compile(r"[·•‧・∙⋅.．。]")
 _SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class CheckLimits:
+    """How many identity checks are allowed (settings ``IDENTITY_CHECKS_PER_ACCOUNT``,
+    ``IDENTITY_MISSES_PER_ID``).
+
+    Each miss tells a little about a registered name, and a sender id is the client's choice,
+    so the checks are counted per account *and* the misses per ID number across all senders.
+    """
+
+    per_account: int = 10
+    account_window: dt.timedelta = dt.timedelta(hours=1)
+    misses_per_id: int = 5
+    id_window: dt.timedelta = dt.timedelta(days=1)
+
+    @classmethod
+    def from_settings(cls, config: Mapping) -> CheckLimits:
+        default = cls()
+        per_account = config.get("IDENTITY_CHECKS_PER_ACCOUNT")
+        per_id = config.get("IDENTITY_MISSES_PER_ID")
+        return cls(
+            per_account=int(per_account) if per_account else default.per_account,
+            misses_per_id=int(per_id) if per_id else default.misses_per_id,
+        )
 
 
 class Outcome(enum.StrEnum):
@@ -109,8 +137,12 @@ class IdentityCheck:
             return "姓名字数不同"
         return "，".join(d.describe() for d in self.differences)
 
-    def explain(self) -> str:
-        """一句给老年人看的大白话，以下一步怎么做结尾。"""
+    def explain(self, *, coarse: bool = False) -> str:
+        """一句给老年人看的大白话，以下一步怎么做结尾。
+
+        ``coarse``: after an earlier miss on the same ID number, a wrong name gets no hint
+        *where* it differs — guess after guess would otherwise spell the registered name.
+        """
         converted = (
             f"已按简体字「{self.converted_name}」查询，"
             if self.converted_from_traditional and self.converted_name
@@ -126,6 +158,11 @@ class IdentityCheck:
             return (
                 f"没有查到身份证号{self.masked_id}的待遇领取记录，请对照身份证把18位号码"
                 f"再核对一遍，号码没错的话请拨打{policy_for(None).hotline}问一下是不是在本地领取养老金。"
+            )
+        if coarse:
+            return (
+                f"{converted}身份证号和姓名对不上，请对照身份证逐字核对姓名；"
+                f"如果是替家人认证，请填写家人身份证上的姓名。"
             )
         if (
             len(self.differences) > 1

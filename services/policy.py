@@ -86,6 +86,13 @@ class CycleWindow:
     def __contains__(self, day: dt.date) -> bool:
         return self.opens_on <= day <= self.due_date
 
+    def describe(self, today: dt.date | None = None) -> str:
+        """ "2027年1月1日至2027年12月1日" — from when, until when; "现在至…" once open."""
+        opens = (
+            "现在" if today is not None and self.opens_on <= today else format_date(self.opens_on)
+        )
+        return f"{opens}至{format_date(self.due_date)}"
+
 
 @dataclass(frozen=True)
 class IdentityMismatch:
@@ -336,14 +343,8 @@ def _already_certified_message(
     cycle = policy.cycle
     yearly = cycle.once_per_calendar_year or cycle.kind == "calendar_window"
     done = f"您已于{format_date(last)}完成{'本年度' if yearly else ''}认证"
-    # Say the opening day only when it is a real restriction the person could trip over.
-    plain = window.opens_on == last + ONE_DAY or (
-        cycle.once_per_calendar_year and window.opens_on == dt.date(last.year + 1, 1, 1)
-    )
-    if plain:
-        when = f"下次请在{format_date(window.due_date)}前认证"
-    else:
-        when = f"下次请在{format_date(window.opens_on)}至{format_date(window.due_date)}之间认证"
+    # Always both ends: "before 15 January 2027" hides that the app refuses until 1 January.
+    when = f"下次请在{window.describe()}之间认证"
     if roster_suspended:
         return f"{done}，但您的养老金目前暂停发放，{_contact(policy)}。"
     return f"{done}，{when}。"
@@ -377,12 +378,19 @@ def _open_message(
             return f"您还没有认证记录，请在{format_date(window.due_date)}前通过{apps}完成认证。"
         return f"您还没有认证记录，请尽快通过{apps}完成认证。"
     if standing.first_cycle:
-        return f"请在{format_date(window.due_date)}前通过{apps}完成首次认证。"
+        return f"{_from_until(window, today)}通过{apps}完成首次认证。"
     assert facts.last_certified_on is not None
     return (
         f"您上次认证是在{format_date(facts.last_certified_on)}，"
-        f"请在{format_date(window.due_date)}前通过{apps}完成本次认证。"
+        f"{_from_until(window, today)}通过{apps}完成本次认证。"
     )
+
+
+def _from_until(window: CycleWindow, today: dt.date) -> str:
+    """Both ends of the window, never only the due date: "现在就可以认证，请在…前"."""
+    if window.opens_on <= today:
+        return f"现在就可以认证，请在{format_date(window.due_date)}前"
+    return f"请在{window.describe()}之间"
 
 
 # --- the engine -----------------------------------------------------------------------

@@ -74,6 +74,7 @@ class RasaServer:
     url: str
     photo_dir: Path
     process: subprocess.Popen
+    redis_prefix: str = ""  # the action server's Redis keys, shared by every test using it
 
     @classmethod
     def start(
@@ -108,7 +109,7 @@ class RasaServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends both servers
         )
-        server = cls(f"http://127.0.0.1:{rasa_port}", photo_dir, process)
+        server = cls(f"http://127.0.0.1:{rasa_port}", photo_dir, process, redis_prefix)
         try:
             server._wait_until_ready(actions_port, Path(log.name))
         except RasaNotAvailable:

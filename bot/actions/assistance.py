@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import (
     ActiveLoop,
@@ -12,7 +14,7 @@ from rasa_sdk.events import (
 )
 
 from bot.actions import context
-from bot.actions.certification import clear_flow
+from bot.actions.certification import UNVERIFIED, UNVERIFIED_VISIT, clear_flow, said_slots
 from bot.actions.common import (
     HANDOFF_BUTTON,
     MENU,
@@ -23,15 +25,17 @@ from bot.actions.common import (
     hotline,
     method_buttons,
     methods_for,
+    people_buttons,
     region_code,
     say,
     subject_person,
     today,
     unit_of_work,
 )
+from bot.actions.kinship import SELF, cannot_say, denies_self, latest_text, match_bound, said_in
 from bot.uploads import UploadParking
 from faq import knowledge
-from services import handoffs, home_visits, photo_prechecks, photos
+from services import accounts, handoffs, home_visits, photo_prechecks, photos
 from services.idcard import mask_phone
 from services.policy import assess
 from services.regions import policy_for, provinces
@@ -202,7 +206,8 @@ class ActionManualReview(Action):
             person = subject_person(session, tracker)
             if person is None:
                 say(dispatcher, "拍照认证前，先核对一下是给谁认证。")
-                return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+                said = said_slots(said_in(tracker))  # nothing left over from earlier messages
+                return [SlotSet("goal", "photo"), *said, FollowupAction("identity_form")]
             if "photo_review" not in methods_for(person):
                 return _photo_not_accepted(dispatcher, person)
             rules = knowledge.answer("photo_requirements", person.region_code).short
@@ -251,7 +256,8 @@ class ActionReceivePhoto(Action):
                     dispatcher,
                     "收到照片了。请先告诉我这是给谁认证：姓名和身份证号，核对后再发一次照片。",
                 )
-                return [SlotSet("goal", "photo"), FollowupAction("identity_form")]
+                said = said_slots(said_in(tracker))  # nothing left over from earlier messages
+                return [SlotSet("goal", "photo"), *said, FollowupAction("identity_form")]
             if "photo_review" not in methods_for(person):
                 return _photo_not_accepted(dispatcher, person)
             try:
@@ -284,15 +290,61 @@ class ActionReceivePhoto(Action):
         return [SlotSet("goal", None)]
 
 
+UNVERIFIED_BUTTON = {
+    "title": "说不清，先登记",
+    "payload": f'/choose_person{{"subject":"{UNVERIFIED}"}}',
+}
+
+
 class ActionBeginHomeVisit(Action):
+    """上门认证: first whose visit it is (a bound person, or name + ID); someone who cannot
+    say is still registered, marked unverified for staff to call back (the console shows it)."""
+
     def name(self) -> str:
         return "action_begin_home_visit"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        unverified = tracker.get_slot("goal") == UNVERIFIED_VISIT
+        said = said_in(tracker)
+        with unit_of_work() as session:
+            bound = accounts.bound_people(session, account_of(session, tracker))
+            known = None if unverified else _visit_person(session, tracker, bound, said)
+            if known or unverified:
+                return _start_visit_form(dispatcher, known)
+            if bound:
+                say(
+                    dispatcher,
+                    "上门认证是给谁办？请点一下：",
+                    people_buttons(bound, add_new=True) + [UNVERIFIED_BUTTON],
+                )
+                return [SlotSet("goal", "home_visit")]
         say(
-            dispatcher, "老人行动不便的，可以申请工作人员上门认证。需要登记三样：地址、电话、原因。"
+            dispatcher,
+            "老人行动不便的，可以申请工作人员上门认证。先核对一下是给谁办：需要老人身份证上的"
+            "姓名和身份证号。说不清的话，点“说不清，先登记”，工作人员会打电话核实。",
+            [UNVERIFIED_BUTTON],
         )
-        return [SlotSet("goal", "home_visit"), FollowupAction("home_visit_form")]
+        form = "identity_form" if said.relation == SELF else "relative_form"
+        return [SlotSet("goal", "home_visit"), *said_slots(said), FollowupAction(form)]
+
+
+def _visit_person(session, tracker: Tracker, bound, said):
+    """The person already known in this conversation, or the bound one the words name."""
+    named = match_bound(bound, said)
+    if named:
+        return named[0]
+    return None if said.anyone else subject_person(session, tracker)
+
+
+def _start_visit_form(dispatcher, person) -> list:
+    if person is None:
+        whom = "先登记上门认证，工作人员会打电话核实老人的姓名和身份证号。"
+        events = [SlotSet("goal", UNVERIFIED_VISIT), SlotSet("verified_person", None)]
+    else:
+        whom = f"给{person.name}申请上门认证。"
+        events = [SlotSet("goal", "home_visit"), SlotSet("verified_person", person.person_no)]
+    say(dispatcher, whom + "需要登记三样：地址、电话、原因。")
+    return [*events, FollowupAction("home_visit_form")]
 
 
 class ActionSubmitHomeVisit(Action):
@@ -301,8 +353,9 @@ class ActionSubmitHomeVisit(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain):
         cleared = [SlotSet(s, None) for s in ("address", "contact_phone", "visit_reason", "goal")]
+        unverified = tracker.get_slot("goal") == UNVERIFIED_VISIT
         with unit_of_work() as session:
-            person = subject_person(session, tracker)
+            person = None if unverified else subject_person(session, tracker)
             try:
                 visit = home_visits.request_home_visit(
                     session,
@@ -311,6 +364,7 @@ class ActionSubmitHomeVisit(Action):
                     address=tracker.get_slot("address") or "",
                     contact_phone=tracker.get_slot("contact_phone") or "",
                     reason=tracker.get_slot("visit_reason") or "",
+                    now=context.current().clock.utcnow(),
                 )
             except home_visits.InvalidHomeVisitRequest as invalid:
                 say(
@@ -321,9 +375,10 @@ class ActionSubmitHomeVisit(Action):
                 return cleared
             reference, phone = visit.reference, mask_phone(visit.contact_phone)
             number = hotline(tracker, person)
+        check = "（还没有核实是给谁认证，工作人员会先打电话核实）" if person is None else ""
         say(
             dispatcher,
-            f"上门认证已登记，受理号 {reference}。工作人员会打电话 {phone} 和您约时间。"
+            f"上门认证已登记{check}，受理号 {reference}。工作人员会打电话 {phone} 和您约时间。"
             f"着急可拨打{number}。",
             [
                 {"title": "认证查询", "payload": "/check_status"},
@@ -480,11 +535,35 @@ def _misunderstandings_in_a_row(events: list[dict]) -> int:
     return count
 
 
+# A refusal in so many words; anything longer typed at a free-text question is an answer
+# that merely sounds negative ("走不了路", "不能下床").
+_REFUSAL = re.compile(
+    r"^(不用了?|算了|不要了?|取消|不办了|不需要了?|不弄了|不了|没事了?|不|no)[。！!，,.]*$"
+)
+FREE_TEXT_ANSWERS = {"home_visit_form": ("visit_reason",)}
+
+
 class ActionCancel(Action):
     def name(self) -> str:
         return "action_cancel"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        requested = tracker.get_slot("requested_slot")
+        text = latest_text(tracker).strip()
+        free_text = requested in FREE_TEXT_ANSWERS.get(tracker.active_loop_name, ())
+        if free_text and len(text) >= 2 and not _REFUSAL.match(text):
+            return [SlotSet(requested, text), FollowupAction(tracker.active_loop_name)]
+        if str(tracker.get_slot("goal") or "").startswith("home_visit") and cannot_say(tracker):
+            # "不知道身份证号" during a home visit: filed unverified, not cancelled
+            leave = [ActiveLoop(None), SlotSet("requested_slot", None), *clear_flow()]
+            return leave + [
+                SlotSet("goal", UNVERIFIED_VISIT),
+                FollowupAction("action_begin_home_visit"),
+            ]
+        if denies_self(tracker):
+            # "不是我，是给我妈认证": not a refusal — the same request, for the relative named.
+            leave = [ActiveLoop(None), SlotSet("requested_slot", None), *clear_flow()]
+            return leave + [FollowupAction("action_begin_relative")]
         # The rules say utter_cancelled next (rules.yml "stop the … form").
         return [
             ActiveLoop(None),

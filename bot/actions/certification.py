@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import context
@@ -29,9 +29,12 @@ from bot.actions.common import (
     today,
     unit_of_work,
 )
-from services import accounts, face_checks, identity
+from bot.actions.forms import UNVERIFIED, UNVERIFIED_VISIT
+from bot.actions.kinship import SELF, Said, match_bound, said_in, settled_relation
+from bot.actions.probes import IdentityProbeGuard
+from services import accounts, certification, face_checks, identity
 from services.models import Person
-from services.policy import Assessment, assess, format_date, resumption
+from services.policy import Assessment, assess, format_date
 
 RETRY_BUTTONS = [
     {"title": "重新输入", "payload": "/start_certification"},
@@ -58,7 +61,8 @@ def _assessment_reply(person: Person, relation: str) -> tuple[str, list[dict]]:
 def _back_pay_note(person: Person, assessment: Assessment) -> str:
     if not assessment.suspended:
         return ""
-    after = resumption(person, today(), suspended_from=assessment.suspended_from)
+    with unit_of_work() as session:  # from the suspension the payment history records
+        after = certification.back_pay_on(session, person, today())
     if after and after.back_pay_months:
         return f"今天认证通过的话，可补发{after.back_pay_months}个月的养老金。"
     return ""
@@ -88,11 +92,75 @@ def status_text(person: Person, relation: str) -> str:
         parts.append(f"上次认证：{format_date(assessment.last_certified_on)}")
     else:
         parts.append("还没有认证记录")
-    if assessment.next_due_date:
-        parts.append(f"下次截止：{format_date(assessment.next_due_date)}")
+    if assessment.overdue and assessment.next_due_date:
+        parts.append(f"认证截止：{format_date(assessment.next_due_date)}（已逾期）")
+    elif assessment.window:
+        parts.append(f"认证时间：{assessment.window.describe(today())}")
     parts.append("养老金：暂停发放" if assessment.suspended else "养老金：正常发放")
     advice = "现在可以认证。" if assessment.may_certify else ""
     return f"{who}\n" + "\n".join(parts) + f"\n{advice}{assessment.message}"
+
+
+def said_slots(said: Said) -> list[dict[str, Any]]:
+    """The form's slots as the latest message gives them: nothing left over from earlier
+    messages (a relative mentioned in a question must not be bound later)."""
+    return [
+        SlotSet("person_name", said.name),
+        SlotSet("id_number", said.id_number),
+        SlotSet("relation", said.relation),
+    ]
+
+
+def open_for(dispatcher, tracker: Tracker, goal: str, *, relative: bool) -> list[dict[str, Any]]:
+    """Whom a request is about, from the words typed or the account's bindings.
+
+    A bound person the words point at (name, ID number, "我妈") is answered for at once; a new
+    one goes to the relative form, which asks the relation when the words did not say it; with
+    nobody bound and nobody named, the user identifies themself. Buttons only when it is open
+    whom the user means.
+    """
+    said = said_in(tracker)
+    with unit_of_work() as session:
+        bound = accounts.bound_people(session, account_of(session, tracker))
+        known = match_bound(bound, said) or _only_choice(bound, said, goal, relative)
+        if known:
+            person, relation = known
+            events = [*clear_flow(), SlotSet("verified_person", person.person_no)]
+            return events + reply_for(dispatcher, person, relation, goal)
+        if bound and not said.anyone and (goal == "status" or not relative or _relatives(bound)):
+            say(
+                dispatcher,
+                WHO_PROMPT.get(goal, WHO_PROMPT["certify"]),
+                people_buttons(bound, add_new=goal != "status"),
+            )
+            return [*clear_flow(), SlotSet("goal", goal)]
+        for_someone_else = said.relation != SELF and (
+            relative or bool(bound) or said.relation or said.ambiguous_relation
+        )
+        if for_someone_else and len(bound) >= accounts.bind_limit():
+            say(dispatcher, _limit_text(len(bound)), people_buttons(bound, add_new=False))
+            return [*clear_flow(), SlotSet("goal", goal)]
+    form = "relative_form" if for_someone_else else "identity_form"
+    if goal == "status" and form == "identity_form":
+        say(dispatcher, "查询前，需要先核对一下身份。")
+    return [SlotSet("goal", goal), *said_slots(said), FollowupAction(form)]
+
+
+WHO_PROMPT = {"status": "查询谁的认证情况？", "certify": "为谁认证？请点一下："}
+
+
+def _relatives(bound: list[tuple[Person, str]]) -> bool:
+    return any(relation != SELF for _person, relation in bound)
+
+
+def _only_choice(bound, said: Said, goal: str, relative: bool):
+    """Nothing named and one binding that fits the request: no need to ask whom."""
+    if said.anyone or len(bound) != 1:
+        return None
+    _person, relation = bound[0]
+    if goal == "status" or (relation == SELF and not relative):
+        return bound[0]
+    return None
 
 
 class ActionBeginCertification(Action):
@@ -100,18 +168,14 @@ class ActionBeginCertification(Action):
         return "action_begin_certification"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        with unit_of_work() as session:
-            bound = accounts.bound_people(session, account_of(session, tracker))
-            mine = [(p, r) for p, r in bound if r == "self"]
-            if len(bound) == 1 and mine:
-                person, relation = mine[0]
-                return [SlotSet("verified_person", person.person_no)] + reply_for(
-                    dispatcher, person, relation, "certify"
-                )
-            if bound:
-                say(dispatcher, "为谁认证？请点一下：", people_buttons(bound, add_new=True))
-                return [SlotSet("goal", "certify")]
-        return [SlotSet("goal", "certify"), FollowupAction("identity_form")]
+        return open_for(dispatcher, tracker, _pending_goal(tracker) or "certify", relative=False)
+
+
+def _pending_goal(tracker: Tracker) -> str | None:
+    """A name and ID typed on their own answer the question asked last ("查询谁的…？")."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    goal = tracker.get_slot("goal")
+    return goal if intent == "inform" and goal in ("status", "photo", "home_visit") else None
 
 
 class ActionIdentitySubmit(Action):
@@ -122,7 +186,7 @@ class ActionIdentitySubmit(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain):
         # "帮我爸查一下" filled the relation: the person is the user's father, not the user.
-        return submit_identity(dispatcher, tracker, relation=tracker.get_slot("relation") or "self")
+        return submit_identity(dispatcher, tracker, relation=tracker.get_slot("relation") or SELF)
 
 
 class ActionRelativeSubmit(Action):
@@ -130,30 +194,30 @@ class ActionRelativeSubmit(Action):
         return "action_relative_submit"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        return submit_identity(dispatcher, tracker, relation=tracker.get_slot("relation") or "亲属")
-
-
-# Each mismatch hint tells a little about a registered name: cap the guesses per conversation.
-IDENTITY_CHECKS_PER_HOUR = 10
+        relation = tracker.get_slot("relation")
+        if not relation:  # the form requires it: never bind under a relation nobody said
+            return [FollowupAction("relative_form")]
+        return submit_identity(dispatcher, tracker, relation=relation)
 
 
 def submit_identity(dispatcher, tracker: Tracker, relation: str) -> list[dict[str, Any]]:
     name, id_number = tracker.get_slot("person_name"), tracker.get_slot("id_number")
     goal = tracker.get_slot("goal")
-    limits = context.current().stores.rate_limits
-    if not limits.allow(f"identity:{tracker.sender_id}", IDENTITY_CHECKS_PER_HOUR, 3600):
-        say(
-            dispatcher,
-            f"核对次数太多了，请一小时后再试，或拨打{hotline(tracker)}请工作人员帮您查。",
-            [HANDOFF_BUTTON],
-        )
-        return clear_flow()
+    if goal == UNVERIFIED_VISIT:  # the user could not say whose visit: filed for staff
+        return [*clear_flow(), FollowupAction("action_begin_home_visit")]
     with unit_of_work() as session:
+        account = account_of(session, tracker)
+        guard = IdentityProbeGuard(context.current(), account, id_number or "")
+        refused = guard.refusal(session)
+        if refused:
+            say(dispatcher, _refusal_text(refused, tracker), [HANDOFF_BUTTON])
+            return clear_flow()
         check = identity.check_identity(session, name or "", id_number or "")
         if check.person is None or not check.matched:
-            say(dispatcher, check.explain(), RETRY_BUTTONS)
+            coarse = check.outcome is identity.Outcome.name_mismatch and guard.record_miss()
+            say(dispatcher, check.explain(coarse=coarse), RETRY_BUTTONS)
             return clear_flow()
-        account = account_of(session, tracker)
+        relation = settled_relation(relation, check.person)
         try:
             accounts.bind_person(session, account, check.person, relation)
         except accounts.BindingLimitReached as full:
@@ -167,26 +231,21 @@ def submit_identity(dispatcher, tracker: Tracker, relation: str) -> list[dict[st
         return events + reply_for(dispatcher, check.person, relation, goal)
 
 
+def _refusal_text(limited: str, tracker: Tracker) -> str:
+    if limited == "id_number":
+        return (
+            "这个身份证号今天核对不上的次数太多，已暂停核对，请明天再试，"
+            f"或拨打{hotline(tracker)}请工作人员帮您查。"
+        )
+    return f"核对次数太多了，请一小时后再试，或拨打{hotline(tracker)}请工作人员帮您查。"
+
+
 class ActionBeginRelative(Action):
     def name(self) -> str:
         return "action_begin_relative"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        with unit_of_work() as session:
-            bound = accounts.bound_people(session, account_of(session, tracker))
-            named = tracker.get_slot("person_name") or tracker.get_slot("id_number")
-            if len(bound) >= accounts.bind_limit():
-                known = [(p, r) for p, r in bound if p.id_number == tracker.get_slot("id_number")]
-                if known:
-                    person, relation = known[0]
-                    events = [*clear_flow(), SlotSet("verified_person", person.person_no)]
-                    return events + reply_for(dispatcher, person, relation, "certify")
-                say(dispatcher, _limit_text(len(bound)), people_buttons(bound, add_new=False))
-                return [*clear_flow(), SlotSet("goal", "certify")]
-            if any(r != "self" for _p, r in bound) and not named:
-                say(dispatcher, "为谁认证？请点一下：", people_buttons(bound, add_new=True))
-                return [SlotSet("goal", "certify")]
-        return [SlotSet("goal", "certify"), FollowupAction("relative_form")]
+        return open_for(dispatcher, tracker, "certify", relative=True)
 
 
 def _limit_text(bound: int) -> str:
@@ -206,10 +265,22 @@ class ActionChoosePerson(Action):
     def run(self, dispatcher, tracker: Tracker, domain):
         subject = str(tracker.get_slot("subject") or "")
         goal = tracker.get_slot("goal") or "certify"
+        fresh = [SlotSet("subject", None), *said_slots(Said())]
         if subject == "new":
-            return [SlotSet("subject", None), FollowupAction("relative_form")]
+            return fresh + [FollowupAction("relative_form")]
         if subject == "self":
-            return [SlotSet("subject", None), FollowupAction("identity_form")]
+            return fresh + [SlotSet("relation", SELF), FollowupAction("identity_form")]
+        if subject == UNVERIFIED and goal.startswith("home_visit"):
+            # 上门认证 without a name and ID: filed for staff to verify (see the submit action)
+            leave_form = [ActiveLoop(None), SlotSet("requested_slot", None)]
+            return (
+                leave_form
+                + fresh
+                + [
+                    SlotSet("goal", UNVERIFIED_VISIT),
+                    FollowupAction("action_begin_home_visit"),
+                ]
+            )
         with unit_of_work() as session:
             bound = accounts.bound_people(session, account_of(session, tracker))
             if not subject.isdigit() or int(subject) >= len(bound):
@@ -225,17 +296,7 @@ class ActionCheckStatus(Action):
         return "action_check_status"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        with unit_of_work() as session:
-            bound = accounts.bound_people(session, account_of(session, tracker))
-            if len(bound) == 1:
-                person, relation = bound[0]
-                say(dispatcher, status_text(person, relation), MENU)
-                return [SlotSet("verified_person", person.person_no)]
-            if bound:
-                say(dispatcher, "查询谁的认证情况？", people_buttons(bound, add_new=False))
-                return [SlotSet("goal", "status")]
-        say(dispatcher, "查询前，需要先核对一下身份。")
-        return [SlotSet("goal", "status"), FollowupAction("identity_form")]
+        return open_for(dispatcher, tracker, "status", relative=False)
 
 
 class ActionChooseMethod(Action):

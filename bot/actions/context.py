@@ -5,7 +5,7 @@ pre-checks are then left to ``pension precheck-photos``).
 The embedded engine hands its own in per call (a context variable, so several apps in one
 process — as in tests — never mix). Under a standalone action server
 (``python -m rasa_sdk --actions bot.actions``) they come from ``DATABASE_URL`` / ``PHOTO_DIR`` /
-``REDIS_URL`` (and ``CLOCK``, a frozen Beijing time, in tests).
+``REDIS_URL`` / ``IDENTITY_CHECKS_PER_ACCOUNT`` / ``IDENTITY_MISSES_PER_ID`` (and ``CLOCK``, a frozen Beijing time, in tests).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bot.stores import Stores, make_stores
 from services.clock import Clock, FrozenClock, system_clock
 from services.db import Database
 from services.handoffs import HandoffPolicy
+from services.identity import CheckLimits
 from services.runtime import JobQueue
 
 
@@ -31,6 +32,7 @@ class ActionContext:
     clock: Clock = system_clock
     handoff_policy: HandoffPolicy = HandoffPolicy()  # staff hours, how long a request waits
     jobs: JobQueue | None = None  # work after the turn: a review photo's pre-checks
+    check_limits: CheckLimits = CheckLimits()  # identity checks per account / per ID number
 
 
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
@@ -57,4 +59,7 @@ def _from_environment() -> ActionContext:
     # simulations that freeze the service's: the action server then sees the same day.
     frozen = os.environ.get("CLOCK")
     clock = FrozenClock(frozen) if frozen else system_clock
-    return ActionContext(Database(url), photo_dir, stores, clock, handoff_policy=policy)
+    limits = CheckLimits.from_settings(os.environ)
+    return ActionContext(
+        Database(url), photo_dir, stores, clock, handoff_policy=policy, check_limits=limits
+    )

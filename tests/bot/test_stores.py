@@ -236,15 +236,14 @@ def test_rate_limit_allows_limit_then_refuses_until_the_window_ends(stores):
     assert stores.rate_limits.allow("alice", 3, per_seconds=0.5) is True
 
 
-def test_a_used_up_limit_is_seen_without_counting_and_ends_with_its_window(stores):
-    assert stores.rate_limits.exceeded("carol", 2) is False  # nothing counted yet
-    stores.rate_limits.allow("carol", 2, per_seconds=0.5)
-    assert stores.rate_limits.exceeded("carol", 2) is False
-    stores.rate_limits.allow("carol", 2, per_seconds=0.5)
-    assert [stores.rate_limits.exceeded("carol", 2) for _ in range(3)] == [True] * 3
-    assert stores.rate_limits.allow("carol", 3, per_seconds=0.5) is True  # peeks did not count
+def test_rate_limit_tells_how_much_of_a_window_is_used_without_counting(stores):
+    assert stores.rate_limits.used("carol") == 0
+    for _ in range(3):
+        stores.rate_limits.allow("carol", 2, per_seconds=0.5)
+    assert stores.rate_limits.used("carol") == 3
+    assert stores.rate_limits.used("carol") == 3  # looking is not counting
     time.sleep(0.7)
-    assert stores.rate_limits.exceeded("carol", 2) is False
+    assert stores.rate_limits.used("carol") == 0
 
 
 def test_rate_limit_counts_racing_threads_exactly(stores):

@@ -140,7 +140,7 @@ def test_unknown_id_number(roster):
 @pytest.mark.parametrize(
     ("number", "hint"),
     [
-        (id_number(7)[:17], "应为18位"),
+        (id_number(7)[:17], "您输入了17位，身份证号码是18位"),
         (id_number(7)[:15], "15位的旧身份证"),
         (id_number(7)[:17] + ("1" if id_number(7)[-1] != "1" else "2"), "校验位"),
         ("", "为空"),
@@ -166,3 +166,10 @@ def test_two_benefit_rows_for_one_id_number(db):
         second.id_number = id_number(2)
     result = check(db, "王秀兰", id_number(2))
     assert result.matched and len(result.people) == 2
+
+
+def test_limits_come_from_the_settings():
+    from services.identity import CheckLimits
+
+    limits = CheckLimits.from_settings({"IDENTITY_CHECKS_PER_ACCOUNT": "3"})
+    assert (limits.per_account, limits.misses_per_id) == (3, CheckLimits().misses_per_id)

@@ -61,7 +61,11 @@ def test_shaanxi_guide_faq7_2_no_second_certification_in_the_same_calendar_year(
         assert answer.reason == Reason.already_certified
         assert answer.last_certified_on == D(2026, 3, 5)
         assert answer.next_due_date == D(2027, 3, 5)
-        assert "您已于2026年3月5日完成本年度认证，下次请在2027年3月5日前认证" in answer.message
+        # the window's both ends: the app refuses until 1 January (issue 9 item 8)
+        assert (
+            "您已于2026年3月5日完成本年度认证，下次请在2027年1月1日至2027年3月5日之间认证"
+            in answer.message
+        )
 
 
 def test_shaanxi_guide_faq7_2_a_new_calendar_year_opens_the_next_certification():
@@ -509,7 +513,10 @@ def test_shaanxi_once_per_calendar_year_whatever_the_date(last, days_later):
     due = add_months(last, 12)
     if today.year == last.year:
         assert answer.reason == Reason.already_certified
-        expected = f"您已于{format_date(last)}完成本年度认证，下次请在{format_date(due)}前认证"
+        opens = format_date(D(last.year + 1, 1, 1))
+        expected = (
+            f"您已于{format_date(last)}完成本年度认证，下次请在{opens}至{format_date(due)}之间认证"
+        )
         assert expected in answer.message
     else:
         assert answer.may_certify
