@@ -8,6 +8,7 @@ Flask app: one runs here in a real ``rq worker`` process built from settings alo
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from pathlib import Path
 
@@ -26,9 +27,14 @@ pytest_plugins = ["wechat_fixtures"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# One person per call, never the same twice (the WeChat tests share one database): a random
+# seq collided now and then.
+_SEQ = itertools.count(5)
+
+
 def _person_bound_to(runtime, channel: str, external_id: str, relation: str = "self") -> int:
     with runtime.database.session() as session:
-        person = make_person(session, seq=int(uuid.uuid4().int % 90) + 5)
+        person = make_person(session, seq=next(_SEQ))
         account = account_for(session, channel, external_id)
         bind_person(session, account, person, relation)
         return person.id

@@ -116,6 +116,9 @@ def test_redis_stopped_and_restarted_mid_conversation(app_config, redis_proxy):
         app.extensions["db"].dispose()
 
 
+NEEDS_THE_ROSTER = "我叫王秀兰，身份证号610102195203150020，查询认证状态"
+
+
 def test_postgres_stopped_and_restarted_mid_conversation(app_config, postgres_url, postgres_proxy):
     from pension import create_app
 
@@ -128,14 +131,15 @@ def test_postgres_stopped_and_restarted_mid_conversation(app_config, postgres_ur
         postgres_proxy.stop()
         status, body = health(client)
         assert status == 503 and body["database"] == "unavailable" and body["redis"] == "ok"
-        refused = user.say("认证要带什么")
+        # A turn that reads the roster is refused (an FAQ may still be answered from Redis).
+        refused = user.say(NEEDS_THE_ROSTER)
         assert refused.status_code == 503 and refused.is_json
 
         postgres_proxy.start()
         until_healthy(client)
-        assert user.say("认证要带什么").status_code == 200
+        assert user.say(NEEDS_THE_ROSTER).status_code == 200  # the user sends it again
         assert user.say("谢谢").status_code == 200
-        assert user_texts(app, user) == user.answered == ["你好", "认证要带什么", "谢谢"]
+        assert user_texts(app, user) == user.answered == ["你好", NEEDS_THE_ROSTER, "谢谢"]
     finally:
         app.extensions["stores"].close()
         app.extensions["db"].dispose()
