@@ -136,8 +136,8 @@ class EmbeddedEngine:
     # -- the turn ---------------------------------------------------------------------------
     def handle(self, message: UserMessage) -> list[BotMessage]:
         conversation_id = message.conversation_id
-        with self.stores.locks.lock(conversation_id):
-            stored = self.stores.trackers.get(conversation_id)
+        with self.stores.turns.begin(conversation_id) as turn:
+            stored = turn.tracker
             conversation = Conversation(stored) if stored else Conversation.new(conversation_id)
             # The handoff table is what says whether a human has the conversation; "paused"
             # only stops the rest of this turn once an action hands it over.
@@ -157,7 +157,7 @@ class EmbeddedEngine:
                     self._decide(conversation, parse["intent"]["name"])
             else:
                 self._decide(conversation, parse["intent"]["name"])
-            self.stores.trackers.save(conversation_id, conversation.state, self.session_ttl_seconds)
+            turn.save(conversation.state, self.session_ttl_seconds)
             return conversation.replies
 
     def understand(

@@ -86,8 +86,8 @@ class RasaEngine:
     def handle(self, message: UserMessage) -> list[BotMessage]:
         conversation_id = message.conversation_id
         record_key = f"rasa:{conversation_id}"
-        with self.stores.locks.lock(conversation_id):
-            record = self.stores.trackers.get(record_key) or {}
+        with self.stores.turns.begin(conversation_id, record_key) as turn:
+            record = turn.tracker or {}
             if self._handed_off(conversation_id):
                 return []
             if record.get("paused"):
@@ -108,7 +108,7 @@ class RasaEngine:
                 "buttons": exchange.buttons_offered(replies),
                 "paused": self._handed_off(conversation_id),
             }
-            self.stores.trackers.save(record_key, record, self.session_ttl_seconds)
+            turn.save(record, self.session_ttl_seconds)
         return replies
 
     def _handed_off(self, conversation_id: str) -> bool:

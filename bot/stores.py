@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -75,6 +76,29 @@ class LockStore(Protocol):
         timeout: float | None = DEFAULT_LOCK_TIMEOUT,
         blocking_timeout: float | None = DEFAULT_LOCK_WAIT,
     ) -> AbstractContextManager[None]: ...
+
+
+class Turn(Protocol):
+    """One turn's hold on a conversation: its lock, the tracker read as the lock was taken."""
+
+    tracker: dict | None
+
+    def save(self, tracker: dict, ttl_seconds: float | None) -> None:
+        """Store ``tracker`` under the turn's key (written by the time the lock is released)."""
+        ...
+
+
+class TurnStore(Protocol):
+    def begin(
+        self,
+        lock_id: str,
+        tracker_key: str | None = None,
+        timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        blocking_timeout: float | None = DEFAULT_LOCK_WAIT,
+    ) -> AbstractContextManager[Turn]:
+        """Lock ``lock_id`` (as :meth:`LockStore.lock`) and read the tracker ``tracker_key``
+        (``lock_id`` by default) for the ``with`` block; release the lock when it ends."""
+        ...
 
 
 class DedupeStore(Protocol):
@@ -246,6 +270,35 @@ class MemoryLockStore:
             return len(self._entries)
 
 
+class _StoredTurn:
+    def __init__(self, trackers: TrackerStore, tracker_key: str) -> None:
+        self._trackers = trackers
+        self._key = tracker_key
+        self.tracker = trackers.get(tracker_key)
+
+    def save(self, tracker: dict, ttl_seconds: float | None) -> None:
+        self._trackers.save(self._key, tracker, ttl_seconds)
+
+
+class PairedTurnStore:
+    """A turn made of a lock store and a tracker store, one call each (the memory stores)."""
+
+    def __init__(self, locks: LockStore, trackers: TrackerStore) -> None:
+        self._locks = locks
+        self._trackers = trackers
+
+    @contextmanager
+    def begin(
+        self,
+        lock_id: str,
+        tracker_key: str | None = None,
+        timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        blocking_timeout: float | None = DEFAULT_LOCK_WAIT,
+    ) -> Iterator[Turn]:
+        with self._locks.lock(lock_id, timeout, blocking_timeout):
+            yield _StoredTurn(self._trackers, tracker_key or lock_id)
+
+
 class MemoryDedupeStore:
     def __init__(self) -> None:
         self._seen = _ExpiringDict()
@@ -397,6 +450,117 @@ class RedisLockStore(_RedisStore):
                 log.warning("could not release the lock for sender %r: %s", sender_id, error)
 
 
+class _RedisTurn:
+    def __init__(self, tracker: dict | None) -> None:
+        self.tracker = tracker
+        self.pending: tuple[bytes, str] | None = None
+        """The encoded tracker and its lifetime in ms ("" for none), written on release."""
+
+    def save(self, tracker: dict, ttl_seconds: float | None) -> None:
+        _check_ttl(ttl_seconds, optional=True)
+        self.pending = (
+            _encode(tracker),
+            "" if ttl_seconds is None else str(_milliseconds(ttl_seconds)),
+        )
+
+
+class RedisTurnStore:
+    """A turn in two round trips: one script takes the lock and reads the tracker, one writes
+    the tracker and releases the lock. The lock is :class:`RedisLockStore`'s (same key, same
+    token rule: only its holder's token releases it, it expires after ``timeout``)."""
+
+    _CLAIM = """
+local taken
+if ARGV[2] == '' then
+    taken = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+else
+    taken = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+end
+if not taken then
+    return false
+end
+return {1, redis.call('GET', KEYS[2])}
+"""
+    _FINISH = """
+if ARGV[2] == '1' then
+    if ARGV[4] == '' then
+        redis.call('SET', KEYS[2], ARGV[3])
+    else
+        redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+    end
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+    def __init__(self, locks: RedisLockStore, trackers: RedisTrackerStore) -> None:
+        self._locks = locks
+        self._trackers = trackers
+        self._claim = locks._client.register_script(self._CLAIM)
+        self._finish = locks._client.register_script(self._FINISH)
+
+    @contextmanager
+    def begin(
+        self,
+        lock_id: str,
+        tracker_key: str | None = None,
+        timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        blocking_timeout: float | None = DEFAULT_LOCK_WAIT,
+    ) -> Iterator[Turn]:
+        tracker_key = tracker_key or lock_id
+        keys = [self._locks._key(lock_id), self._trackers._key(tracker_key)]
+        token = uuid.uuid4().hex
+        turn = _RedisTurn(self._wait_for(keys, token, lock_id, timeout, blocking_timeout))
+        try:
+            yield turn
+        except BaseException:
+            self._end(keys, token, turn, lock_id, timeout, quiet=True)
+            raise
+        self._end(keys, token, turn, lock_id, timeout, quiet=turn.pending is None)
+
+    def _wait_for(self, keys, token, lock_id, timeout, blocking_timeout) -> dict | None:
+        """Poll like redis-py's ``Lock.acquire``; the tracker read with the winning attempt."""
+        px = "" if timeout is None else str(_milliseconds(timeout))
+        deadline = None if blocking_timeout is None else time.monotonic() + max(blocking_timeout, 0)
+        poll = self._locks.poll_interval
+        while True:
+            with _redis_errors():
+                claimed = self._claim(keys=keys, args=[token, px])
+            if claimed:
+                raw = claimed[1]
+                return None if raw is None else _decode(lock_id, raw)
+            if deadline is not None and time.monotonic() + poll > deadline:
+                raise LockTimeout(
+                    f"lock for sender {lock_id!r} not acquired within {blocking_timeout} s"
+                )
+            time.sleep(poll)
+
+    def _end(self, keys, token, turn: _RedisTurn, lock_id, timeout, *, quiet: bool) -> None:
+        """Write the saved tracker (if any) and release the lock if it is still ours.
+
+        A failed write is raised after a block that ended normally (the turn's state is lost);
+        otherwise failures are logged — the lock expires by itself after ``timeout``, and the
+        block's own exception must not be masked.
+        """
+        raw, px = turn.pending or (b"", "")
+        try:
+            with _redis_errors():
+                released = self._finish(
+                    keys=keys, args=[token, "0" if turn.pending is None else "1", raw, px]
+                )
+        except StoreError as error:
+            if not quiet:
+                raise
+            log.warning("could not release the lock for sender %r: %s", lock_id, error)
+            return
+        if not released:
+            log.warning(
+                "lock for sender %r expired before release (held over %s s)", lock_id, timeout
+            )
+
+
 class RedisDedupeStore(_RedisStore):
     namespace = "dedupe"
 
@@ -490,7 +654,13 @@ class Stores:
     client: redis.Redis | None = None
     """The Redis client, or None for the in-memory stores."""
     prefix: str = DEFAULT_PREFIX
+    turns: TurnStore | None = None
+    """Lock + tracker per turn; by default :attr:`locks` and :attr:`trackers` one call each."""
     _inboxes: dict[str, InboxStore] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.turns is None:
+            self.turns = PairedTurnStore(self.locks, self.trackers)
 
     def inbox(self, name: str, ttl_seconds: float = 24 * 3600) -> InboxStore:
         """The per-sender queues called ``name`` (one object per name and process)."""
@@ -530,13 +700,16 @@ def make_stores(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> Stores:
             rate_limits=MemoryRateLimiter(),
         )
     client = redis_client(redis_url)
+    trackers = RedisTrackerStore(client, prefix)
+    locks = RedisLockStore(client, prefix)
     return Stores(
-        trackers=RedisTrackerStore(client, prefix),
-        locks=RedisLockStore(client, prefix),
+        trackers=trackers,
+        locks=locks,
         dedupe=RedisDedupeStore(client, prefix),
         rate_limits=RedisRateLimiter(client, prefix),
         client=client,
         prefix=prefix,
+        turns=RedisTurnStore(locks, trackers),
     )
 
 
@@ -551,6 +724,8 @@ __all__ = [
     "StoreUnavailable",
     "Stores",
     "TrackerStore",
+    "Turn",
+    "TurnStore",
     "make_stores",
     "redis_client",
 ]

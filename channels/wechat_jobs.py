@@ -97,13 +97,13 @@ def run_message(
     except Exception:  # noqa: BLE001
         log.exception("a WeChat message of %s failed", masked(sender))
         texts = [sorry_text()]
-    finally:
-        try:
-            state.turn_done(sender, ticket)
-        except Exception:  # noqa: BLE001 — the next message waits ORDER_WAIT at most
-            log.exception("could not mark the turn of %s done", masked(sender))
+    except BaseException:
+        state.turn_done(sender, ticket)  # the thread dies; the sender's next message goes on
+        raise
     try:
-        owed = state.finish(key, texts, fits_passive(texts))
+        # The turn's end and its reply in one round trip; should it fail, the next message
+        # waits ORDER_WAIT at most and the request is answered as the 5 s budget allows.
+        owed = state.finish_turn(sender, ticket, key, texts, fits_passive(texts))
         if owed and texts:
             runtime.jobs.enqueue(deliver_replies, sender, texts)
     except Exception:  # noqa: BLE001

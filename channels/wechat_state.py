@@ -124,6 +124,15 @@ local done = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > done then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return 1
 """
+    # KEYS: done, result, claim; ARGV: ticket, order ttl, encoded result, message ttl.
+    # _DONE then _FINISH in one round trip.
+    _FINISH_TURN = """
+local done = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > done then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if redis.call('GET', KEYS[3]) == 'late' then return 1 end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 0
+"""
 
     def __init__(self, client, prefix: str):
         self.client = client
@@ -135,6 +144,7 @@ return 1
         self._finish = client.register_script(self._FINISH)
         self._ticket = client.register_script(self._TICKET)
         self._done = client.register_script(self._DONE)
+        self._finish_turn = client.register_script(self._FINISH_TURN)
 
     def _keys(self, key: str) -> tuple[str, str, str]:
         base = f"{self.prefix}msg:{key}:"
@@ -203,6 +213,18 @@ return 1
     def turn_done(self, sender: str, ticket: int) -> None:
         with _redis_errors():
             self._done(keys=[self._order_keys(sender)[1]], args=[ticket, ORDER_TTL])
+
+    def finish_turn(
+        self, sender: str, ticket: int, key: str, texts: list[str], passive_ok: bool
+    ) -> bool:
+        """:meth:`turn_done` and :meth:`finish` at once; True when a late delivery is owed."""
+        _, claim, result = self._keys(key)
+        with _redis_errors():
+            owed = self._finish_turn(
+                keys=[self._order_keys(sender)[1], result, claim],
+                args=[ticket, ORDER_TTL, _encode_result(texts, passive_ok), MESSAGE_TTL],
+            )
+        return bool(owed)
 
 
 class MemoryDeliveryState:
@@ -297,6 +319,13 @@ class MemoryDeliveryState:
             if ticket > (self._get(f"done:{sender}") or 0):
                 self._set(f"done:{sender}", ticket, ORDER_TTL)
             self._mutex.notify_all()
+
+    def finish_turn(
+        self, sender: str, ticket: int, key: str, texts: list[str], passive_ok: bool
+    ) -> bool:
+        with self._mutex:  # reentrant: one step, like the Redis script
+            self.turn_done(sender, ticket)
+            return self.finish(key, texts, passive_ok)
 
 
 def state_for(runtime) -> RedisDeliveryState | MemoryDeliveryState:

@@ -31,6 +31,13 @@ def stores(request):
     made.close()
 
 
+@pytest.fixture
+def redis_stores(redis_url, redis_prefix):
+    made = make_stores(redis_url, redis_prefix)
+    yield made
+    made.close()
+
+
 def run_threads(count, target):
     threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
     for thread in threads:
@@ -193,6 +200,105 @@ def test_memory_lock_registry_does_not_grow():
     with locks.lock("alice"):
         assert len(locks) == 1
     assert len(locks) == 0
+
+
+# --------------------------------------------------------------------------- turns (lock + tracker)
+
+
+def test_a_turn_reads_the_tracker_it_locked_and_saves_on_release(stores):
+    with stores.turns.begin("alice") as turn:
+        assert turn.tracker is None
+        turn.save({"slots": {"姓名": "张三"}}, ttl_seconds=60)
+    assert stores.trackers.get("alice") == {"slots": {"姓名": "张三"}}
+
+    with stores.turns.begin("alice") as turn:
+        assert turn.tracker == {"slots": {"姓名": "张三"}}
+        turn.tracker["slots"]["姓名"] = "李四"  # a copy: nothing stored until save
+    assert stores.trackers.get("alice") == {"slots": {"姓名": "张三"}}
+
+    with stores.turns.begin("alice", "rasa:alice") as turn:  # lock alice, record rasa:alice
+        assert turn.tracker is None
+        turn.save({"paused": True}, ttl_seconds=None)
+    assert stores.trackers.get("rasa:alice") == {"paused": True}
+    assert stores.trackers.get("alice") == {"slots": {"姓名": "张三"}}
+
+
+def test_turns_of_one_sender_run_one_at_a_time(stores):
+    stores.trackers.save("alice", {"n": 0}, ttl_seconds=60)
+
+    def count(_):
+        for _ in range(5):
+            with stores.turns.begin("alice", blocking_timeout=20) as turn:
+                turn.save({"n": turn.tracker["n"] + 1}, ttl_seconds=60)
+
+    run_threads(8, count)
+    assert stores.trackers.get("alice") == {"n": 40}  # no read of a stale tracker
+
+
+def test_a_turn_shares_the_senders_lock(stores):
+    with stores.locks.lock("alice"):
+        with pytest.raises(LockTimeout), stores.turns.begin("alice", blocking_timeout=0.3):
+            pytest.fail("a turn ran beside a holder of the lock")
+        with stores.turns.begin("bob", blocking_timeout=0):
+            pass
+    with (
+        stores.turns.begin("alice", blocking_timeout=0),
+        pytest.raises(LockTimeout),
+        stores.locks.lock("alice", blocking_timeout=0),
+    ):
+        pass
+    with stores.locks.lock("alice", blocking_timeout=0):
+        pass  # released by the turn
+
+
+def test_a_turn_that_raises_keeps_what_it_saved_and_releases(stores):
+    with pytest.raises(RuntimeError), stores.turns.begin("alice") as turn:
+        turn.save({"n": 1}, ttl_seconds=60)
+        raise RuntimeError("handler failed")
+    assert stores.trackers.get("alice") == {"n": 1}
+    with pytest.raises(RuntimeError), stores.turns.begin("alice"):
+        raise RuntimeError("handler failed before saving")
+    assert stores.trackers.get("alice") == {"n": 1}
+    with stores.turns.begin("alice", blocking_timeout=0.5):
+        pass
+
+
+def test_a_turn_rejects_bad_input_and_stores_nothing(stores):
+    with stores.turns.begin("alice") as turn:
+        with pytest.raises(ValueError):
+            turn.save({"n": 1}, ttl_seconds=0)
+        with pytest.raises(TypeError):
+            turn.save({"when": object()}, ttl_seconds=10)
+    assert stores.trackers.get("alice") is None
+    with stores.turns.begin("alice", blocking_timeout=0):
+        pass
+
+
+def test_a_turn_whose_lock_expired_leaves_the_next_holders_lock_alone(redis_stores, caplog):
+    """Held past ``timeout``: the lock went to another holder; our release must not free it.
+    The tracker is still written, as a separate save then release always did."""
+    with redis_stores.turns.begin("alice", timeout=0.3) as turn:
+        time.sleep(0.5)
+        other = redis_stores.locks.lock("alice", blocking_timeout=0)
+        other.__enter__()  # the next holder gets the expired lock
+        turn.save({"n": 1}, ttl_seconds=60)
+    try:
+        assert "expired before release" in caplog.text
+        assert redis_stores.trackers.get("alice") == {"n": 1}
+        with pytest.raises(LockTimeout), redis_stores.turns.begin("alice", blocking_timeout=0):
+            pass
+    finally:
+        other.__exit__(None, None, None)
+    with redis_stores.turns.begin("alice", blocking_timeout=0) as turn:
+        assert turn.tracker == {"n": 1}
+
+
+def test_an_abandoned_turn_lock_expires(redis_stores):
+    held = redis_stores.turns.begin("alice", timeout=0.3)
+    held.__enter__()  # its holder died without releasing
+    started = time.monotonic()
+    with redis_stores.turns.begin("alice", blocking_timeout=5):
+        assert time.monotonic() - started < 2
 
 
 # --------------------------------------------------------------------------- dedupe

@@ -137,6 +137,24 @@ def test_turns_follow_tickets(state):
     assert order == [1, 2, 3, 4]
 
 
+def test_finishing_a_turn_lets_the_next_go_and_hands_over_the_reply(state):
+    sender = "oFinish"
+    first, second = state.take_ticket(sender), state.take_ticket(sender)
+    assert state.wait_turn(sender, second, timeout=0) is False
+    attempt = state.arrive("m6")
+    assert state.finish_turn(sender, first, "m6", ["答复"], passive_ok=True) is False
+    assert state.wait_turn(sender, second, timeout=0) is True
+    outcome = state.claim("m6", attempt, give_up=False)
+    assert (outcome.kind, outcome.texts) == (PASSIVE, ("答复",))
+
+    attempt = state.arrive("m7")  # the request gave up first: the run owes a late delivery
+    assert state.claim("m7", attempt, give_up=True).kind == LATE_PENDING
+    assert state.finish_turn(sender, second, "m7", ["答复"], passive_ok=True) is True
+    assert state.claim("m7", attempt, give_up=False).kind == TAKEN
+    third = state.take_ticket(sender)
+    assert state.wait_turn(sender, third, timeout=0) is True
+
+
 def test_a_lost_turn_blocks_only_for_the_timeout(state):
     sender = "oStuck"
     state.take_ticket(sender)  # its run died without turn_done
