@@ -116,10 +116,12 @@ class EmbeddedEngine:
         handoff_policy: HandoffPolicy | None = None,
         jobs: Callable[[], JobQueue] | None = None,
         check_limits: CheckLimits | None = None,
+        public_url: str = "",
     ):
         self.nlu = nlu
         self.handoff_policy = handoff_policy or HandoffPolicy()
         self.check_limits = check_limits or CheckLimits()
+        self.public_url = public_url  # where the service's own pages are (links in chats)
         self.stores = stores
         self.database = database
         self.photo_dir = Path(photo_dir)
@@ -319,6 +321,7 @@ class EmbeddedEngine:
             self.handoff_policy,
             jobs=self.jobs() if self.jobs else None,
             check_limits=self.check_limits,
+            public_url=self.public_url,
         )
         return run_now(action_context.run_in(scope, self.executor.run(call)))
 

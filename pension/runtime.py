@@ -92,6 +92,7 @@ def add_dialogue(runtime: Runtime) -> None:
             check_limits=CheckLimits.from_settings(config),
             session_ttl_seconds=config["CONVERSATION_TTL_SECONDS"],
             jobs=lambda: runtime.jobs,
+            public_url=config["PUBLIC_BASE_URL"] or "",
             **common,
         )
     extensions.update(nlu=nlu, engine=engine)

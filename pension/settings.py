@@ -56,6 +56,7 @@ DEFAULTS: dict[str, object] = {
     "HANDOFF_WAIT_MINUTES": 30,  # an untaken handoff request times out after this
     "CONSOLE_IDLE_MINUTES": 30,  # a console session idle this long ends
     "WEBCHAT_IDLE_MINUTES": 30,  # a web-chat conversation idle this long is forgotten
+    "PUBLIC_BASE_URL": None,  # e.g. https://rz.example.cn: links sent in WeChat/Alipay chats
     "REST_TOKEN": None,  # set: the REST channel and /model/parse need "Bearer <REST_TOKEN>"
     "CHANNEL_ACCOUNT_DAYS": 30,  # a REST / web sender that bound nobody is removed after this
     "IDENTITY_CHECKS_PER_ACCOUNT": 10,  # name + ID checks one chat account may make an hour

@@ -88,9 +88,10 @@ def consent_text() -> dict:
     return wording()["consent"]
 
 
-def link_for(check: FaceCheck) -> str:
-    """The page's path; the channel's page or client adds its own host."""
-    return f"/face/{check.public_id}"
+def link_for(check: FaceCheck, public_url: str = "") -> str:
+    """The page's address: absolute under ``public_url`` (PUBLIC_BASE_URL), which WeChat and
+    Alipay need to open it; a bare path otherwise (the web chat opens it on its own host)."""
+    return f"{public_url.rstrip('/')}/face/{check.public_id}"
 
 
 # --- the chat's side ------------------------------------------------------------------------
@@ -111,6 +112,7 @@ def offer_check(
     *,
     now: dt.datetime,
     actions: Sequence[str] | None = None,
+    public_url: str = "",
 ) -> Offer:
     """A new check for ``person`` asked by ``account``, or the explanation when none can run.
 
@@ -132,7 +134,7 @@ def offer_check(
         f"打开后先看说明、点同意，再跟着提示做{len(check.actions)}个动作。{wording()['tips']}"
         + _in_the_app(person)
     )
-    return Offer(check, (BotMessage(text=text, link=link_for(check)),))
+    return Offer(check, (BotMessage(text=text, link=link_for(check, public_url)),))
 
 
 def _no_reference(person: Person) -> list[BotMessage]:

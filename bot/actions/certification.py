@@ -316,7 +316,11 @@ class ActionChooseMethod(Action):
             person = subject_person(session, tracker)
             if person is not None and "face" in methods_for(person):
                 offer = face_checks.offer_check(
-                    session, person, account_of(session, tracker), now=now()
+                    session,
+                    person,
+                    account_of(session, tracker),
+                    now=now(),
+                    public_url=context.current().public_url,
                 )
                 for message in offer.messages:
                     buttons = [{"title": b.title, "payload": b.payload} for b in message.buttons]

@@ -33,6 +33,7 @@ class ActionContext:
     handoff_policy: HandoffPolicy = HandoffPolicy()  # staff hours, how long a request waits
     jobs: JobQueue | None = None  # work after the turn: a review photo's pre-checks
     check_limits: CheckLimits = CheckLimits()  # identity checks per account / per ID number
+    public_url: str = ""  # PUBLIC_BASE_URL: links to our own pages (the face page) in chats
 
 
 _current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
@@ -61,5 +62,11 @@ def _from_environment() -> ActionContext:
     clock = FrozenClock(frozen) if frozen else system_clock
     limits = CheckLimits.from_settings(os.environ)
     return ActionContext(
-        Database(url), photo_dir, stores, clock, handoff_policy=policy, check_limits=limits
+        Database(url),
+        photo_dir,
+        stores,
+        clock,
+        handoff_policy=policy,
+        check_limits=limits,
+        public_url=os.environ.get("PUBLIC_BASE_URL", ""),
     )

@@ -5,15 +5,13 @@ reply, buttons shown as numbered lines."""
 from __future__ import annotations
 
 import re
-import uuid
 
-import pytest
 from sqlalchemy import select
-from wechat_standin import wait_for_threads
+from wechat_fixtures import WeChatUser
 
 from services.demo_roster import demo_rows
 from services.models import AuditLog, Binding, HomeVisitRequest, Person
-from tests.support import TODAY, frozen_clock
+from tests.support import TODAY
 
 pytest_plugins = ["wechat_fixtures"]
 ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
@@ -21,38 +19,6 @@ ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
 def ident(person_no: str) -> tuple[str, str]:
     return ROSTER[person_no]["name"], ROSTER[person_no]["id_number"]
-
-
-@pytest.fixture
-def roster_app(wx_make_app):
-    """The WeChat app over the demo roster (the channel tests share one database: the demo
-    people are added to it unless an earlier test did)."""
-    from services.roster import import_rows
-
-    app = wx_make_app(CLOCK=frozen_clock(), WECHAT_REPLY_WAIT=4.0)
-    database = app.extensions["db"]
-    with database.session() as session:
-        loaded = session.scalar(select(Person.id).where(Person.person_no == "DEMO0001"))
-    if loaded is None:
-        import_rows(database, demo_rows(TODAY), today=TODAY)
-    return app
-
-
-class WeChatUser:
-    def __init__(self, app, platform, standin):
-        self.client, self.platform, self.standin = app.test_client(), platform, standin
-        self.openid = "o" + uuid.uuid4().hex[:27]
-
-    def say(self, text: str) -> str:
-        """The reply: passive, or the customer-service messages of a slow turn."""
-        sent = len(self.standin.custom)
-        reply = self.platform.reply(
-            self.platform.post(self.client, self.platform.text(self.openid, text))
-        )
-        if reply:
-            return reply["Content"]
-        wait_for_threads()
-        return "\n".join(str(m) for m in self.standin.custom[sent:])
 
 
 def relations(app) -> dict[str, str]:

@@ -159,3 +159,42 @@ def run_rq_worker(settings: dict, queue_name: str):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
+
+
+# --- conversations over the demo roster --------------------------------------------------------
+
+
+@pytest.fixture
+def roster_app(wx_make_app):
+    """The WeChat app over the demo roster (the channel tests share one database: the demo
+    people are added to it unless an earlier test did)."""
+    from sqlalchemy import select
+
+    from services.demo_roster import demo_rows
+    from services.models import Person
+    from services.roster import import_rows
+
+    app = wx_make_app(CLOCK=support.frozen_clock(), WECHAT_REPLY_WAIT=4.0)
+    database = app.extensions["db"]
+    with database.session() as session:
+        loaded = session.scalar(select(Person.id).where(Person.person_no == "DEMO0001"))
+    if loaded is None:
+        import_rows(database, demo_rows(support.TODAY), today=support.TODAY)
+    return app
+
+
+class WeChatUser:
+    def __init__(self, app, platform, standin):
+        self.client, self.platform, self.standin = app.test_client(), platform, standin
+        self.openid = "o" + uuid.uuid4().hex[:27]
+
+    def say(self, text: str) -> str:
+        """The reply: passive, or the customer-service messages of a slow turn."""
+        sent = len(self.standin.custom)
+        reply = self.platform.reply(
+            self.platform.post(self.client, self.platform.text(self.openid, text))
+        )
+        if reply:
+            return reply["Content"]
+        wait_for_threads()
+        return "\n".join(str(m) for m in self.standin.custom[sent:])
