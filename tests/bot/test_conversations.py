@@ -135,9 +135,7 @@ def test_name_and_id_in_one_message_already_certified_person_gets_dates(chat):
     assert re.search(r"下次请在\d{4}年\d{1,2}月\d{1,2}日至\d{4}年\d{1,2}月\d{1,2}日之间认证", reply)
 
 
-@rasa_differs(
-    "DIET (40 epochs) reads the bare name 赵建国 as an FAQ question, so the name prompt never takes it"
-)
+@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_person_due_is_offered_the_methods_of_their_region(chat):
     """Shaanxi certifies by the app's face check or a visit by the unit (xincheng 二(一),
     二(三)3); it takes no photos — Jiangxi does (xunwu 二(三)2)."""
@@ -165,9 +163,7 @@ def test_someone_already_certified_is_not_asked_for_a_photo(chat):
     assert "不需要拍照" in text_of(replies) and "收到" not in text_of(replies)
 
 
-@rasa_differs(
-    "DIET (40 epochs) reads the bare name 赵建国 as an FAQ question, so the name prompt never takes it"
-)
+@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_form_asks_for_name_then_id_and_rejects_a_wrong_checksum(chat):
     name, id_number = ident("DEMO0002")
     assert "姓名" in text_of(chat.say("怎么刷脸认证"))
@@ -478,9 +474,7 @@ def test_one_senders_concurrent_messages_are_handled_one_at_a_time(app):
     assert len(user_events) == 12  # none lost to a concurrent overwrite
 
 
-@rasa_differs(
-    "DIET (40 epochs) reads the bare name 赵建国 as an FAQ question, so the name prompt never takes it"
-)
+@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_a_request_typed_where_the_name_was_asked_is_not_taken_as_a_name(chat):
     chat.say("我要认证")
     assert "姓名" in text_of(chat.say("我要认正"))  # asked again, not "查无此人"

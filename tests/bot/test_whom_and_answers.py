@@ -99,9 +99,7 @@ def test_my_mother_not_yet_bound_is_asked_for_by_name_and_id(app, chat):
     assert bindings(app)[name] == "妈妈"
 
 
-@rasa_differs(
-    "DIET (40 epochs) reads the bare name 赵建国 as an FAQ question, so the name prompt never takes it"
-)
+@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_a_relative_mentioned_in_a_question_is_not_bound_later_under_that_relation(app, chat):
     chat.say("我奶奶在国外怎么认证")
     name, id_number = ident("DEMO0002")
@@ -141,9 +139,7 @@ def test_i_am_xs_grandchild_is_asked_which_grandparent(app, chat):
     assert bindings(app)[name] == "外婆"
 
 
-@rasa_differs(
-    "DIET (40 epochs) reads the bare name 赵建国 as an FAQ question, so the name prompt never takes it"
-)
+@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_the_fifth_person_typed_at_the_who_buttons_is_refused_with_the_limit(app, chat):
     for relation, person_no in (
         ("妈妈", "DEMO0005"),
@@ -162,9 +158,7 @@ def test_the_fifth_person_typed_at_the_who_buttons_is_refused_with_the_limit(app
 # --------------------------------------------------------------------------- answers (item 5)
 
 
-@rasa_differs(
-    "DIET (40 epochs) reads the bare name 赵建国 as an FAQ question, so the name prompt never takes it"
-)
+@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_a_question_at_the_name_prompt_is_answered_and_the_name_asked_again(chat):
     chat.say("我要认证")
     reply = text_of(chat.say("写谁的名字啊"))
@@ -174,9 +168,7 @@ def test_a_question_at_the_name_prompt_is_answered_and_the_name_asked_again(chat
     assert "认证方式" in text_of(chat.say(id_number))
 
 
-@rasa_differs(
-    "DIET (40 epochs) reads the bare name 赵建国 as an FAQ question, so the name prompt never takes it"
-)
+@rasa_differs(BARE_NAME_READ_AS_FAQ)
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
