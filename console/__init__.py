@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template
 
 from services.clock import SHANGHAI
 from services.idcard import mask_id_number, mask_phone
@@ -43,6 +43,17 @@ def notify(notice) -> None:
 
     if notice is not None:
         enqueue_notice(runtime(), notice)
+
+
+def day_field(raw: str | None) -> dt.date | None:
+    """A YYYY-MM-DD form or query field: None when blank, a 400 when it is not a date."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        abort(400, description="日期格式应为 YYYY-MM-DD")
 
 
 @blueprint.app_template_filter("bj")

@@ -6,25 +6,15 @@ import datetime as dt
 
 from flask import abort, flash, redirect, request, url_for
 
-from console import blueprint, clock, database, page
+from console import blueprint, clock, database, day_field, page
 from console.auth import me, require_admin
 from services import audit, staff
-
-
-def _day(field: str) -> dt.date | None:
-    raw = request.args.get(field, "").strip()
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        abort(400, description="日期格式应为 YYYY-MM-DD")
 
 
 @blueprint.route("/audit")
 @require_admin
 def audit_log():
-    since, until = _day("since"), _day("until")
+    since, until = day_field(request.args.get("since")), day_field(request.args.get("until"))
     filters = {k: request.args.get(k, "").strip() for k in ("actor", "action", "target")}
     with database().session() as db:
         found = audit.search(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import abort, flash, redirect, request, url_for
 
-from console import blueprint, clock, database, notify, page
+from console import blueprint, clock, database, day_field, notify, page
 from console.auth import me
 from services import audit, staff, visits
 
@@ -51,16 +49,6 @@ def visit(public_id: str):
     )
 
 
-def _date(field: str) -> dt.date | None:
-    raw = (request.form.get(field) or "").strip()
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        abort(400, description="日期格式应为 YYYY-MM-DD")
-
-
 def _act(public_id: str, action, done: str):
     try:
         with database().session() as db:
@@ -88,7 +76,7 @@ def visit_assign(public_id: str):
 
 @blueprint.route("/visits/<public_id>/schedule", methods=["POST"])
 def visit_schedule(public_id: str):
-    day = _date("day")
+    day = day_field(request.form.get("day"))
     if day is None:
         abort(400, description="请填写上门日期")
     return _act(
@@ -108,7 +96,7 @@ def visit_schedule(public_id: str):
 
 @blueprint.route("/visits/<public_id>/outcome", methods=["POST"])
 def visit_outcome(public_id: str):
-    deceased_on = _date("deceased_on")
+    deceased_on = day_field(request.form.get("deceased_on"))
     return _act(
         public_id,
         lambda db: visits.record_outcome(

@@ -318,7 +318,8 @@ def pending_list(unit: str | None, out: Path | None) -> None:
     """Shanxi pending verification: units and deadlines, or one unit's sheet with --unit --out."""
     from services.verification import export_pending_sheet, pending_by_unit
 
-    with _database(_settings()).session() as session:
+    config = _settings()
+    with _database(config).session() as session:
         if unit is None:
             for name, rows in pending_by_unit(session).items():
                 deadline = min(pending.deadline for pending, _ in rows)
@@ -326,7 +327,7 @@ def pending_list(unit: str | None, out: Path | None) -> None:
             return
         if out is None:
             raise click.UsageError("--unit needs --out FILE.xlsx")
-        count = export_pending_sheet(session, unit, out)
+        count = export_pending_sheet(session, unit, out, today=_today(config))
     click.echo(f"{out}: {count} 人 待核实")
 
 

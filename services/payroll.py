@@ -7,7 +7,6 @@ with BOM, so Excel opens it) or XLSX. ID numbers are masked: the payment system 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.idcard import mask_id_number
 from services.lifecycle import suspensions
+from services.tables import write_table
 
 __all__ = ["HEADER", "payroll_lines", "write_payroll_report"]
 
@@ -59,21 +59,6 @@ def write_payroll_report(
     session: Session, start: dt.date, end: dt.date, path: str | Path, region_prefix: str = ""
 ) -> int:
     """Write the report (``.xlsx`` or ``.csv`` by the file name); returns the line count."""
-    path = Path(path)
     lines = payroll_lines(session, start, end, region_prefix)
-    if path.suffix.lower() == ".xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        sheet.title = f"{start.isoformat()}至{end.isoformat()}"[:31]
-        sheet.append(list(HEADER))
-        for line in lines:
-            sheet.append(list(line))
-        book.save(path)
-    else:
-        with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(HEADER)
-            writer.writerows(lines)
+    write_table(path, HEADER, lines, sheet_title=f"{start.isoformat()}至{end.isoformat()}")
     return len(lines)

@@ -11,7 +11,6 @@ resumes payment, it does not rewrite what was posted). It shows name and masked 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from services.idcard import mask_id_number
 from services.models import PaymentStatus, Person, PublicNotice, PublicNoticeEntry
 from services.policy import current_window, policy_for
+from services.tables import write_table
 
 __all__ = [
     "NoticeLine",
@@ -128,21 +128,5 @@ def export_notice(session: Session, region_code: str, year: int, path: str | Pat
         f" 公示期：{notice.posted_on.isoformat()} 至 {notice.keep_until.isoformat()}"
     )
     rows = [(n, line.name, line.masked_id, line.region_code) for n, line in enumerate(lines, 1)]
-    if path.suffix.lower() == ".xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        sheet.title = "公示名单"
-        sheet.append([title])
-        sheet.append(list(HEADER))
-        for row in rows:
-            sheet.append(list(row))
-        book.save(path)
-    else:
-        with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([title])
-            writer.writerow(HEADER)
-            writer.writerows(rows)
+    write_table(path, HEADER, rows, sheet_title="公示名单", title=title)
     return len(lines)

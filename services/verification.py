@@ -88,7 +88,12 @@ def pending_by_unit(session: Session) -> dict[str, list[tuple[PendingVerificatio
 
 
 def export_pending_sheet(
-    session: Session, unit_name: str, path: str | Path, *, unit_code: str = ""
+    session: Session,
+    unit_name: str,
+    path: str | Path,
+    *,
+    unit_code: str = "",
+    today: dt.date | None = None,
 ) -> int:
     """Write a unit's open list as the attachment's XLSX; returns how many people are on it."""
     from openpyxl import Workbook
@@ -99,7 +104,9 @@ def export_pending_sheet(
     book = Workbook()
     sheet = book.active
     sheet.title = "附件1"
-    years = sorted({pending.listed_on.year for pending, _ in rows}) or [dt.date.today().year]
+    years = sorted({pending.listed_on.year for pending, _ in rows}) or (
+        [today.year] if today else []
+    )
     sheet.append([TITLE])
     sheet["A1"].font = Font(bold=True, size=14)
     deadline = min((p.deadline for p, _ in rows), default=None)
