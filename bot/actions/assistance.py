@@ -29,6 +29,7 @@ from bot.actions.common import (
     region_code,
     say,
     subject_person,
+    subject_region,
     today,
     unit_of_work,
 )
@@ -106,13 +107,11 @@ def asked_for_the_province(tracker: Tracker) -> bool:
 
 
 def answer_faq(dispatcher, tracker: Tracker, faq: str):
-    with unit_of_work() as session:
-        person = subject_person(session, tracker)
-        region = region_code(tracker, person)
+    region, kept = subject_region(tracker)
     try:
         found = knowledge.answer(faq, region)
     except KeyError:
-        return [FollowupAction("action_faq_menu")]
+        return [*kept, FollowupAction("action_faq_menu")]
     buttons = []
     if found.more:
         buttons.append({"title": "详细说明", "payload": "/faq_more"})
@@ -125,7 +124,7 @@ def answer_faq(dispatcher, tracker: Tracker, faq: str):
             found.short,
             buttons + [MENU[0], {"title": "其他问题", "payload": "/faq_menu"}],
         )
-    return [SlotSet("last_faq", f"faq/{found.intent}")]
+    return [*kept, SlotSet("last_faq", f"faq/{found.intent}")]
 
 
 class ActionFaqMore(Action):
@@ -136,15 +135,14 @@ class ActionFaqMore(Action):
         faq = tracker.get_slot("last_faq")
         if not faq:
             return [FollowupAction("action_faq_menu")]
-        with unit_of_work() as session:
-            region = region_code(tracker, subject_person(session, tracker))
+        region, kept = subject_region(tracker)
         found = knowledge.answer(faq, region)
         say(
             dispatcher,
             found.more or found.short,
             [{"title": "其他问题", "payload": "/faq_menu"}, MENU[0]],
         )
-        return []
+        return kept
 
 
 class ActionFaqMenu(Action):

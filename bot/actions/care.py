@@ -16,10 +16,8 @@ from bot.actions.common import (
     HANDOFF_BUTTON,
     faq_button,
     hotline,
-    region_code,
     say,
-    subject_person,
-    unit_of_work,
+    subject_region,
 )
 from faq import knowledge
 
@@ -35,8 +33,7 @@ class ActionReportDeath(Action):
         return "action_report_death"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        with unit_of_work() as session:
-            region = region_code(tracker, subject_person(session, tracker))
+        region, kept = subject_region(tracker)
         found = knowledge.answer("report_death", region)
         say(dispatcher, found.short)
         say(
@@ -44,7 +41,7 @@ class ActionReportDeath(Action):
             found.more or "需要的话，请点“转人工”，工作人员帮您办。",
             [HANDOFF_BUTTON, faq_button("家属领抚恤金怎么认证", "dependents")],
         )
-        return [*_end_flow(), SlotSet("last_faq", "faq/report_death")]
+        return [*kept, *_end_flow(), SlotSet("last_faq", "faq/report_death")]
 
 
 class ActionAnswerComplaint(Action):

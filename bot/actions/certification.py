@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import context
 from bot.actions.common import (
+    ACCOUNT_PEOPLE,
     FLOW_SLOTS,
     HANDOFF_BUTTON,
     MENU,
@@ -227,7 +228,11 @@ def submit_identity(dispatcher, tracker: Tracker, relation: str) -> list[dict[st
                 people_buttons(full.bound, add_new=False) + [HANDOFF_BUTTON],
             )
             return clear_flow()
-        events = [*clear_flow(), SlotSet("verified_person", check.person.person_no)]
+        events = [
+            *clear_flow(),
+            SlotSet("verified_person", check.person.person_no),
+            SlotSet(ACCOUNT_PEOPLE, None),  # read again: someone was bound, or a relation changed
+        ]
         return events + reply_for(dispatcher, check.person, relation, goal)
 
 

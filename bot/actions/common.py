@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +31,11 @@ HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
 FAQ_TOPIC = "topic"
 # Slots a finished flow clears, so the next flow never reuses another person's answers.
 FLOW_SLOTS = ("person_name", "id_number", "relation", "subject", "method")
+# Slot: the account's bindings as this conversation last read them, ``[[person_no, relation,
+# region_code], …]`` in binding order — so an answer that needs only the province reads no
+# roster. Bindings change only in the conversation itself (a bind clears it) or by signing out,
+# which ends the conversation; the tracker expires with the session.
+ACCOUNT_PEOPLE = "account_people"
 
 
 @contextmanager
@@ -101,6 +107,27 @@ def subject_person(session: Session, tracker: Tracker) -> Person | None:
         if person.person_no == chosen:
             return person
     return bound[0][0] if len(bound) == 1 else None
+
+
+def account_people(tracker: Tracker) -> tuple[list[list[str]], list]:
+    """The account's bindings ``[person_no, relation, region_code]``, and the events that keep
+    them with the conversation when they had to be read."""
+    kept = tracker.get_slot(ACCOUNT_PEOPLE)
+    if isinstance(kept, list):
+        return kept, []
+    with unit_of_work() as session:
+        bound = accounts.bound_people(session, account_of(session, tracker))
+        people = [[p.person_no, relation, p.region_code or ""] for p, relation in bound]
+    return people, [SlotSet(ACCOUNT_PEOPLE, people)]
+
+
+def subject_region(tracker: Tracker) -> tuple[str | None, list]:
+    """:func:`region_code` of :func:`subject_person`, from what the conversation keeps; plus
+    the events that keep it."""
+    people, events = account_people(tracker)
+    chosen = tracker.get_slot("verified_person")
+    subject = next((p for p in people if p[0] == chosen), people[0] if len(people) == 1 else None)
+    return (subject[2] if subject and subject[2] else region_code(tracker)), events
 
 
 def region_code(tracker: Tracker, person: Person | None = None) -> str | None:

@@ -356,6 +356,16 @@ def test_faq_without_province_asks_which_province(chat):
     assert "1月" in reply and "6月" in reply
 
 
+def test_after_identifying_a_question_is_answered_for_that_persons_province(chat):
+    """The conversation keeps what it read of the account's people; a bind makes it read again."""
+    assert {"陕西", "江西"} <= set(buttons_of(chat.say("多久认证一次")))  # nobody bound yet
+    name, id_number = ident("DEMO0009")  # Jiangxi
+    chat.say(f"我叫{name}身份证{id_number}我要认证")
+    reply = text_of(chat.say("多久认证一次"))
+    assert "1月" in reply and "6月" in reply  # Jiangxi's window, no province asked
+    assert "陕西" not in buttons_of(chat.say("确认按钮是灰色的按不动"))
+
+
 @rasa_differs("DIET reads “说不清，先登记” as a request for a person (human_handoff)")
 def test_home_visit_request_gets_a_reference_number(chat):
     chat.say("老人瘫痪在床能上门认证吗")
