@@ -40,7 +40,7 @@ from wechatpy.utils import check_signature
 
 from bot.messages import UserMessage
 from channels.wechat_api import masked
-from channels.wechat_jobs import deliver_replies, process_image, run_message
+from channels.wechat_jobs import Handover, deliver_replies, process_image, run_message
 from channels.wechat_state import (
     LATE,
     PASSIVE,
@@ -49,7 +49,7 @@ from channels.wechat_state import (
     Outcome,
     state_for,
 )
-from services.processed import first_processing
+from services.processed import claim_first_processing
 
 log = logging.getLogger(__name__)
 
@@ -287,8 +287,7 @@ def _never_processed(runtime, key: str, received_at) -> bool:
     """Claim a message Redis has not seen in PostgreSQL: False when it was processed before a
     Redis restart (Redis lost its dedupe key, the row is still there)."""
     try:
-        with runtime.database.session() as session:
-            return first_processing(session, CHANNEL, key, received_at)
+        return claim_first_processing(runtime.database, CHANNEL, key, received_at)
     except SQLAlchemyError:  # the database down: Redis alone decides; the engine will apologise
         log.exception("could not record WeChat message %s as processed", key)
         return True
@@ -309,38 +308,50 @@ def receive():
         return success()
 
     state = state_for(runtime)
-    arrival = state.accept(request.args.get("msg_signature") or signature, inbound.key)
+    arrival = state.accept(
+        request.args.get("msg_signature") or signature, inbound.key, sender=inbound.openid
+    )
     if arrival is None:
         abort(403, description="this signature was issued for another message")
-    first, attempt = arrival.first, arrival.attempt
     # Redis answers retries without the database; the row outlives a Redis restart.
-    if first and not _never_processed(runtime, inbound.key, received_at):
+    if arrival.first and not _never_processed(runtime, inbound.key, received_at):
         log.info("WeChat message %s was processed before; not again", inbound.key)
+        state.turn_done(inbound.openid, arrival.ticket)
         return success()
-    done = None
-    if first:
-        ticket = state.take_ticket(inbound.openid)
+    handover = None
+    if arrival.first:
         if kind == "image":
             runtime.jobs.enqueue(
-                process_image, inbound.openid, payload, inbound.key, ticket, received_at.isoformat()
+                process_image,
+                *(inbound.openid, payload, inbound.key, arrival.ticket, received_at.isoformat()),
             )
-            state.claim(inbound.key, attempt, give_up=True)  # the job answers; retries stand aside
+            state.claim(inbound.key, arrival.attempt, give_up=True)  # the job answers
             return success()
-        done = threading.Event()
+        handover = Handover(arrival.attempt)
         message, fixed = (payload, None) if kind == "engine" else (None, payload)
         threading.Thread(
             target=run_message,
-            args=(runtime, inbound.key, inbound.openid, message, fixed, ticket, received_at, done),
+            args=(
+                runtime,
+                inbound.key,
+                inbound.openid,
+                message,
+                fixed,
+                arrival.ticket,
+                received_at,
+            ),
+            kwargs={"handover": handover, "in_turn": arrival.in_turn},
             name=f"wechat-{inbound.key}",
             daemon=True,
         ).start()
     else:
         log.info(
-            "retry %d of WeChat message %s from %s", attempt, inbound.key, masked(inbound.openid)
+            "retry %d of WeChat message %s from %s",
+            *(arrival.attempt, inbound.key, masked(inbound.openid)),
         )
 
     wait = float(runtime.config.get("WECHAT_REPLY_WAIT") or DEFAULT_REPLY_WAIT)
-    outcome = _await_result(state, inbound.key, attempt, started + wait, done)
+    outcome = _await_result(state, inbound.key, arrival.attempt, started + wait, handover)
     if outcome.kind == PASSIVE and outcome.texts:
         return _passive_reply(inbound, outcome.texts, crypto, nonce)
     if outcome.kind == LATE and outcome.texts:
@@ -348,19 +359,26 @@ def receive():
     return success()
 
 
-def _await_result(state, key: str, attempt: int, deadline: float, done) -> Outcome:
-    """Wait for the run's result until ``deadline``; then claim a late delivery instead."""
+def _await_result(state, key: str, attempt: int, deadline: float, handover) -> Outcome:
+    """The run's result by ``deadline``: handed over by the run this request started, or
+    claimed (a retry polls); after the deadline, a late delivery is claimed instead."""
+    if handover is not None:
+        handover.finished.wait(max(0.0, deadline - time.monotonic()))
+        with handover.mutex:  # the run hands over under it: one of the two sees the other
+            if handover.outcome is not None:
+                return handover.outcome
+            handover.waiting = False
+            if not handover.finished.is_set():
+                return state.claim(key, attempt, give_up=True)
+        # finished without handing over: a newer retry of the message answers it
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return state.claim(key, attempt, give_up=True)
-        if done is not None and not done.is_set():
-            done.wait(remaining)
         outcome = state.claim(key, attempt, give_up=False)
         if outcome.kind != WAIT:
             return outcome
-        if done is None or done.is_set():
-            time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
 
 
 def _passive_reply(inbound: Inbound, texts: tuple[str, ...], crypto, nonce: str) -> Response:

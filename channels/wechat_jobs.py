@@ -29,7 +29,7 @@ from channels.wechat_api import (
     masked,
     send_parts,
 )
-from channels.wechat_state import state_for
+from channels.wechat_state import LATE, OWED, PASSIVE, Outcome, state_for
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,17 @@ def _answer(runtime, message: UserMessage, received_at: dt.datetime) -> list[str
         return render_texts(answer(runtime, message, received_at))
 
 
+class Handover:
+    """A run and the request that started it, in one process (see :func:`run_message`)."""
+
+    def __init__(self, attempt: int):
+        self.attempt = attempt  # the request's attempt: the run may claim the result for it
+        self.mutex = threading.Lock()
+        self.waiting = True  # False once the request has stopped waiting (its deadline)
+        self.outcome: Outcome | None = None  # what the run claimed for the request
+        self.finished = threading.Event()
+
+
 def run_message(
     runtime,
     key: str,
@@ -81,13 +92,19 @@ def run_message(
     fixed: list[str] | None,
     ticket: int,
     received_at: dt.datetime,
-    done: threading.Event | None = None,
+    handover: Handover | None = None,
+    in_turn: bool = False,
 ) -> None:
-    """Handle one accepted message on a background thread; ``fixed`` answers without the engine."""
+    """Handle one accepted message on a background thread; ``fixed`` answers without the engine.
+
+    ``in_turn``: the sender's previous message was done when this one was accepted. The result
+    goes straight to ``handover`` while its request still waits; otherwise it is left for a
+    retry to claim, or, when the request gave up, sent by a job.
+    """
     state = state_for(runtime)
     texts: list[str] = []
     try:
-        if not state.wait_turn(sender, ticket, ORDER_WAIT):
+        if not (in_turn or state.wait_turn(sender, ticket, ORDER_WAIT)):
             log.warning("%s: previous message still running; going ahead", masked(sender))
         if message is not None:
             texts = _answer(runtime, message, received_at)
@@ -103,14 +120,27 @@ def run_message(
     try:
         # The turn's end and its reply in one round trip; should it fail, the next message
         # waits ORDER_WAIT at most and the request is answered as the 5 s budget allows.
-        owed = state.finish_turn(sender, ticket, key, texts, fits_passive(texts))
+        if handover is None:
+            owed = state.finish_turn(sender, ticket, key, texts, fits_passive(texts))
+        else:
+            owed = _hand_over(state, handover, sender, ticket, key, texts)
         if owed and texts:
             runtime.jobs.enqueue(deliver_replies, sender, texts)
     except Exception:  # noqa: BLE001
         log.exception("could not hand over the reply for %s", masked(sender))
     finally:
-        if done is not None:
-            done.set()
+        if handover is not None:
+            handover.finished.set()
+
+
+def _hand_over(state, handover: Handover, sender: str, ticket: int, key: str, texts) -> bool:
+    """Finish the turn, claiming the result for the waiting request; True when a job owes it."""
+    with handover.mutex:
+        attempt = handover.attempt if handover.waiting else 0
+        kind = state.hand_over(sender, ticket, key, texts, fits_passive(texts), attempt)
+        if kind in (PASSIVE, LATE):
+            handover.outcome = Outcome(kind, tuple(texts))
+        return kind == OWED
 
 
 def deliver_replies(runtime, openid: str, texts: list[str], attempt: int = 0) -> str:

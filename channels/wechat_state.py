@@ -15,8 +15,12 @@ still busy. The rules kept here, in Redis (shared by every worker) or in memory 
   result to an RQ job. Claiming and finishing are each one atomic script, so exactly one of
   them sees the other — the reply goes out once, never twice and never not at all.
   Older attempts stand aside: WeChat has already given up on their connections.
-* **In order.** Each accepted message of a sender takes a ticket (``INCR``); a run waits until
-  the previous ticket is done (bounded, so a crashed worker cannot block a person for long).
+* **In order.** Each accepted message of a sender takes a ticket (``INCR``, in the same script
+  as the dedupe); a run waits until the previous ticket is done (bounded, so a crashed worker
+  cannot block a person for long).
+* **Handed over.** The run and the request that started it live in one process: when that
+  request is still the latest attempt and waiting, the run's finishing script claims the
+  result for it (:meth:`RedisDeliveryState.hand_over`), so the request needs no claim of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ LATE_PENDING = "late-pending"  # no result yet; the run will hand it to a job wh
 TAKEN = "taken"  # someone else has delivered or will deliver
 SUPERSEDED = "superseded"  # a newer retry of this message is waiting; it answers
 WAIT = "wait"  # no result yet, keep waiting
+OWED = "owed"  # the run's result must go out as customer-service messages (a job)
+KEPT = "kept"  # the run's result waits for the latest attempt to claim it
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class Arrival:
 
     first: bool
     attempt: int
+    ticket: int = 0  # the sender's ticket, taken with the first arrival when the sender is given
+    in_turn: bool = False  # that ticket's predecessor was already done: no need to wait
 
 
 @dataclass(frozen=True)
@@ -65,9 +73,20 @@ def _decode_result(raw: bytes | str) -> tuple[str, ...]:
 
 
 class RedisDeliveryState:
-    # KEYS: signature, dedupe, attempt; ARGV: message key, ttl. {-1} when the signature is
-    # bound to another message, else {first (0/1), attempt}.
-    _ACCEPT = """
+    # KEYS: next, done; ARGV[n]: the order ttl. Takes the sender's next ticket.
+    _TAKE_TICKET = """
+local ticket = redis.call('INCR', KEYS[{next}])
+if ticket == 1 or redis.call('EXISTS', KEYS[{done}]) == 0 then
+    redis.call('SET', KEYS[{done}], ticket - 1)
+end
+redis.call('EXPIRE', KEYS[{next}], ARGV[{ttl}])
+redis.call('EXPIRE', KEYS[{done}], ARGV[{ttl}])
+"""
+    # KEYS: signature, dedupe, attempt[, next, done]; ARGV: message key, ttl[, order ttl].
+    # {-1} when the signature is bound to another message, else {first (0/1), attempt} and,
+    # with the sender's keys on a first arrival, its ticket and the sender's done ticket.
+    _ACCEPT = (
+        """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
 end
@@ -75,8 +94,13 @@ local first = 0
 if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[2]) then first = 1 end
 local attempt = redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
-return {first, attempt}
+if first == 0 or #KEYS < 5 then return {first, attempt} end
 """
+        + _TAKE_TICKET.format(next=4, done=5, ttl=3)
+        + """
+return {first, attempt, ticket, tonumber(redis.call('GET', KEYS[5]))}
+"""
+    )
     _ARRIVE = """
 local attempt = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -109,29 +133,29 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 0
 """
     # KEYS: next, done; ARGV: ttl
-    _TICKET = """
-local ticket = redis.call('INCR', KEYS[1])
-if ticket == 1 or redis.call('EXISTS', KEYS[2]) == 0 then
-    redis.call('SET', KEYS[2], ticket - 1)
-end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-return ticket
-"""
+    _TICKET = _TAKE_TICKET.format(next=1, done=2, ttl=1) + "return ticket\n"
     # KEYS: done; ARGV: ticket, ttl
     _DONE = """
 local done = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > done then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return 1
 """
-    # KEYS: done, result, claim; ARGV: ticket, order ttl, encoded result, message ttl.
-    # _DONE then _FINISH in one round trip.
-    _FINISH_TURN = """
+    # KEYS: done, result, claim, attempt; ARGV: ticket, order ttl, encoded result, message ttl,
+    # the waiting attempt (0: none). _DONE, then: 'owed' when the request gave up; the claim
+    # for the waiting attempt when it is still the latest ('passive' / 'late'); else the result
+    # is kept for the latest attempt ('kept').
+    _HAND_OVER = """
 local done = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > done then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
-if redis.call('GET', KEYS[3]) == 'late' then return 1 end
+if redis.call('GET', KEYS[3]) == 'late' then return 'owed' end
+if ARGV[5] ~= '0' and tonumber(redis.call('GET', KEYS[4]) or '0') == tonumber(ARGV[5]) then
+    local mode = 'late'
+    if string.sub(ARGV[3], 1, 1) == 'P' then mode = 'passive' end
+    redis.call('SET', KEYS[3], mode, 'EX', ARGV[4])
+    return mode
+end
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
-return 0
+return 'kept'
 """
 
     def __init__(self, client, prefix: str):
@@ -144,7 +168,7 @@ return 0
         self._finish = client.register_script(self._FINISH)
         self._ticket = client.register_script(self._TICKET)
         self._done = client.register_script(self._DONE)
-        self._finish_turn = client.register_script(self._FINISH_TURN)
+        self._hand_over = client.register_script(self._HAND_OVER)
 
     def _keys(self, key: str) -> tuple[str, str, str]:
         base = f"{self.prefix}msg:{key}:"
@@ -159,15 +183,24 @@ return 0
             bound = self.client.get(name)
         return bound is not None and bound.decode("utf-8", "replace") == key
 
-    def accept(self, signature: str, key: str) -> Arrival | None:
-        """:meth:`bind_signature`, the dedupe and :meth:`arrive` at once; None when the
-        signature was issued for another message."""
+    def accept(self, signature: str, key: str, sender: str | None = None) -> Arrival | None:
+        """:meth:`bind_signature`, the dedupe and :meth:`arrive` at once — and, for the first
+        arrival when ``sender`` is given, :meth:`take_ticket`; None when the signature was
+        issued for another message."""
         keys = [f"{self.prefix}sig:{signature}", self.dedupe_prefix + key, self._keys(key)[0]]
+        args = [key, MESSAGE_TTL]
+        if sender is not None:
+            keys += self._order_keys(sender)
+            args.append(ORDER_TTL)
         with _redis_errors():
-            reply = self._accept(keys=keys, args=[key, MESSAGE_TTL])
+            reply = self._accept(keys=keys, args=args)
         if int(reply[0]) < 0:
             return None
-        return Arrival(first=bool(int(reply[0])), attempt=int(reply[1]))
+        first, attempt = bool(int(reply[0])), int(reply[1])
+        if len(reply) < 4:
+            return Arrival(first=first, attempt=attempt)
+        ticket = int(reply[2])
+        return Arrival(first, attempt, ticket, in_turn=int(reply[3]) >= ticket - 1)
 
     def arrive(self, key: str) -> int:
         with _redis_errors():
@@ -218,13 +251,21 @@ return 0
         self, sender: str, ticket: int, key: str, texts: list[str], passive_ok: bool
     ) -> bool:
         """:meth:`turn_done` and :meth:`finish` at once; True when a late delivery is owed."""
-        _, claim, result = self._keys(key)
+        return self.hand_over(sender, ticket, key, texts, passive_ok) == OWED
+
+    def hand_over(
+        self, sender: str, ticket: int, key: str, texts: list[str], passive_ok: bool, attempt=0
+    ) -> str:
+        """:meth:`finish_turn`, and the claim for ``attempt`` (the request waiting in this
+        process) when it is still the latest: :data:`PASSIVE` / :data:`LATE` for it to deliver,
+        :data:`OWED` when the request gave up, else :data:`KEPT`."""
+        attempt_key, claim, result = self._keys(key)
         with _redis_errors():
-            owed = self._finish_turn(
-                keys=[self._order_keys(sender)[1], result, claim],
-                args=[ticket, ORDER_TTL, _encode_result(texts, passive_ok), MESSAGE_TTL],
+            kind = self._hand_over(
+                keys=[self._order_keys(sender)[1], result, claim, attempt_key],
+                args=[ticket, ORDER_TTL, _encode_result(texts, passive_ok), MESSAGE_TTL, attempt],
             )
-        return bool(owed)
+        return kind.decode() if isinstance(kind, bytes) else kind
 
 
 class MemoryDeliveryState:
@@ -257,14 +298,19 @@ class MemoryDeliveryState:
                 return True
             return bound == key
 
-    def accept(self, signature: str, key: str) -> Arrival | None:
+    def accept(self, signature: str, key: str, sender: str | None = None) -> Arrival | None:
         with self._mutex:  # reentrant: one step, like the Redis script
             if not self.bind_signature(signature, key):
                 return None
             first = self._get(f"seen:{key}") is None
             if first:
                 self._set(f"seen:{key}", True, MESSAGE_TTL)
-            return Arrival(first=first, attempt=self.arrive(key))
+            attempt = self.arrive(key)
+            if not first or sender is None:
+                return Arrival(first=first, attempt=attempt)
+            ticket = self.take_ticket(sender)
+            in_turn = (self._get(f"done:{sender}") or 0) >= ticket - 1
+            return Arrival(first, attempt, ticket, in_turn)
 
     def arrive(self, key: str) -> int:
         with self._mutex:
@@ -323,9 +369,21 @@ class MemoryDeliveryState:
     def finish_turn(
         self, sender: str, ticket: int, key: str, texts: list[str], passive_ok: bool
     ) -> bool:
+        return self.hand_over(sender, ticket, key, texts, passive_ok) == OWED
+
+    def hand_over(
+        self, sender: str, ticket: int, key: str, texts: list[str], passive_ok: bool, attempt=0
+    ) -> str:
         with self._mutex:  # reentrant: one step, like the Redis script
             self.turn_done(sender, ticket)
-            return self.finish(key, texts, passive_ok)
+            if self._get(f"claim:{key}") == LATE:
+                return OWED
+            if attempt and (self._get(f"attempt:{key}") or 0) == attempt:
+                mode = PASSIVE if passive_ok else LATE
+                self._set(f"claim:{key}", mode, MESSAGE_TTL)
+                return mode
+            self.finish(key, texts, passive_ok)
+            return KEPT
 
 
 def state_for(runtime) -> RedisDeliveryState | MemoryDeliveryState:

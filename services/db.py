@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -52,6 +53,10 @@ def normalise_url(url: str) -> str:
 CONNECT_TIMEOUT_SECONDS = 2  # libpq's smallest useful value; the whole start-up, per address
 POOL_TIMEOUT_SECONDS = 3
 PING_TIMEOUT_SECONDS = 1.0  # a pooled connection that does not answer SELECT 1 in this is cut
+# A connection back in the pool for less than this is handed out without a ping: under load
+# that saves a round trip per unit of work, and one that died meanwhile fails its statement,
+# which invalidates the pool as a failed ping would.
+PING_AFTER_IDLE_SECONDS = 0.25
 STALL_MARGIN_SECONDS = 1.0  # beyond the statement timeout: the server would have answered
 # libpq's own guards against a dead network path (the OS defaults wait 2 hours / ~15 minutes):
 # keepalive probes on an idle socket, and tcp_user_timeout for data sent but never acknowledged.
@@ -180,6 +185,26 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
+    def insert_returning(self, sql: str, params: tuple, *, wait_for_disk: bool = True) -> bool:
+        """PostgreSQL: run one ``INSERT … RETURNING`` in its own transaction, in one round trip
+        (libpq's pipeline: BEGIN, the statement and COMMIT go out together); True when it
+        returned a row. ``wait_for_disk=False``: the commit does not wait for the WAL flush
+        (``synchronous_commit off``, this transaction only). Under the stall guard like every
+        statement; a failure is an SQLAlchemy ``OperationalError``, the connection discarded.
+        """
+        seconds = PING_TIMEOUT_SECONDS + STALL_MARGIN_SECONDS
+        with self.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            try:
+                with self.stall_guard.watch(raw, seconds), raw.pipeline(), raw.transaction():
+                    if not wait_for_disk:
+                        raw.execute("SET LOCAL synchronous_commit = off")
+                    cursor = raw.execute(sql, params)
+                return cursor.fetchone() is not None
+            except psycopg.Error as error:
+                connection.invalidate()
+                raise exc.OperationalError(sql, params, error) from error
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -199,11 +224,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _guard_against_stalls(engine: Engine, guard: StallGuard, statement_timeout_ms) -> None:
-    """Pings on checkout within :data:`PING_TIMEOUT_SECONDS`; statements (web service only,
+    """Pings on checkout (unless just checked in) within :data:`PING_TIMEOUT_SECONDS`; statements (web service only,
     where ``statement_timeout`` bounds them on the server) within that plus a margin."""
 
+    @event.listens_for(engine, "checkin")
+    def _note_checkin(_dbapi_connection, record) -> None:
+        if record is not None:
+            record.info["checked_in"] = time.monotonic()
+
     @event.listens_for(engine, "checkout")
-    def _ping_on_checkout(dbapi_connection, _record, _proxy) -> None:
+    def _ping_on_checkout(dbapi_connection, record, _proxy) -> None:
+        checked_in = record.info.pop("checked_in", None)
+        if checked_in is not None and time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+            return
         try:
             with guard.watch(dbapi_connection, PING_TIMEOUT_SECONDS):
                 engine.dialect.do_ping(dbapi_connection)

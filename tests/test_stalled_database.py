@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pension import create_app
-from tests.support import empty_tables
+from tests.support import empty_tables, frozen_clock
 from tests.tcp_proxy import TcpProxy
 
 
@@ -83,3 +83,28 @@ def test_libpq_gives_up_on_a_dead_network_path_within_seconds(postgres_database)
     assert options["connect_timeout"] == "2"
     for option in ("keepalives=1", "keepalives_idle=10", "tcp_user_timeout=5000"):
         assert option in dsn
+
+
+def test_the_one_round_trip_message_claim_gives_up_on_a_stall_and_recovers(postgres_url, proxy):
+    """The webhooks' dedupe row (services.processed) bypasses the ORM: it is guarded the same."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.db import Database
+    from services.processed import claim_first_processing
+
+    database = Database(through(proxy, postgres_url), statement_timeout_ms=5000)
+    now = frozen_clock().now()
+    key = f"m-stall-{time.monotonic_ns()}"
+    try:
+        assert claim_first_processing(database, "wechat", key, now)
+        proxy.stall()
+        started = time.monotonic()
+        with pytest.raises(SQLAlchemyError):
+            claim_first_processing(database, "wechat", f"{key}-2", now)
+        assert time.monotonic() - started < 4.0
+        proxy.resume()
+        assert not claim_first_processing(database, "wechat", key, now)  # kept, and no hung pool
+        assert claim_first_processing(database, "wechat", f"{key}-3", now)
+    finally:
+        proxy.resume()
+        database.dispose()

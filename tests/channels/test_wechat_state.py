@@ -11,8 +11,10 @@ import pytest
 import redis
 
 from channels.wechat_state import (
+    KEPT,
     LATE,
     LATE_PENDING,
+    OWED,
     PASSIVE,
     SUPERSEDED,
     TAKEN,
@@ -175,3 +177,42 @@ def test_accept_binds_the_signature_dedupes_and_counts_attempts_at_once(state):
     assert (same_url_again.first, same_url_again.attempt) == (False, 3)
     assert state.accept("sig-a", "m-other") is None  # a signed URL carries one message
     assert state.accept("sig-c", "m-other").first
+
+
+def test_the_first_arrival_takes_the_senders_ticket_in_the_same_step(state):
+    sender = "oAcceptTicket"
+    first = state.accept("sig-t1", "m-t1", sender=sender)
+    assert (first.first, first.ticket, first.in_turn) == (True, 1, True)
+    second = state.accept("sig-t2", "m-t2", sender=sender)
+    assert (second.ticket, second.in_turn) == (2, False)  # the first is still running
+    retry = state.accept("sig-t3", "m-t2", sender=sender)
+    assert (retry.first, retry.ticket) == (False, 0)  # a retry takes no ticket
+    state.turn_done(sender, first.ticket)
+    assert state.wait_turn(sender, second.ticket, timeout=0)
+
+
+def test_a_run_hands_its_result_to_the_request_still_waiting(state):
+    sender = "oHandOver"
+    arrival = state.accept("sig-h1", "m-h1", sender=sender)
+    kind = state.hand_over(sender, arrival.ticket, "m-h1", ["答复"], True, arrival.attempt)
+    assert kind == PASSIVE
+    assert state.claim("m-h1", arrival.attempt, give_up=False).kind == TAKEN  # nothing twice
+    assert state.accept("sig-h2", "m-h2", sender=sender).in_turn  # the turn is over
+
+    # Too long for a passive reply: the waiting request sends it as customer-service messages.
+    arrival = state.accept("sig-h3", "m-h3", sender=sender)
+    assert state.hand_over(sender, arrival.ticket, "m-h3", ["长"], False, arrival.attempt) == LATE
+
+
+def test_a_retry_or_a_request_that_gave_up_takes_the_result_instead(state):
+    sender = "oHandOverLate"
+    arrival = state.accept("sig-r1", "m-r1", sender=sender)
+    retry = state.accept("sig-r2", "m-r1", sender=sender)  # WeChat gave up on the first
+    kind = state.hand_over(sender, arrival.ticket, "m-r1", ["答复"], True, arrival.attempt)
+    assert kind == KEPT
+    outcome = state.claim("m-r1", retry.attempt, give_up=False)
+    assert (outcome.kind, outcome.texts) == (PASSIVE, ("答复",))
+
+    arrival = state.accept("sig-r3", "m-r3", sender=sender)
+    assert state.claim("m-r3", arrival.attempt, give_up=True).kind == LATE_PENDING
+    assert state.hand_over(sender, arrival.ticket, "m-r3", ["答复"], True, 0) == OWED
