@@ -13,7 +13,8 @@ channel likewise; then one sender alone (``--alone`` messages, ms per message).
 
 Prints for each server messages/s, p50 / p99 / max, passive replies vs ``success`` (the
 answer follows as a customer-service message), errors, the project's share of the baseline's
-rate, and the RSS of each project worker before and after. Targets (issue 14): ≥ 25 % of the
+rate, the CPU each message cost (workers, PostgreSQL, Redis, the load generator itself: what
+bounds the rate on this host), and the RSS of each project worker before and after. Targets (issue 14): ≥ 25 % of the
 baseline's rate, p99 < 150 ms, nothing over 5 s, every reply passive; one sender < 5 ms.
 Where the time goes inside one worker: bench/profile_turn.py.
 """
@@ -108,6 +109,7 @@ class Run:
     timings: list[float] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds used, by whom
 
     def add(self, seconds: float, kind: str) -> None:
         self.timings.append(seconds)
@@ -176,6 +178,15 @@ def burst(port: int, make, senders: list[str], messages: int) -> Run:
     return run
 
 
+def cpu_line(run: Run) -> str:
+    """CPU milliseconds per message, by process, and the rate they would allow on this host."""
+    per = {who: 1000 * seconds / len(run.timings) for who, seconds in run.cpu.items()}
+    total = sum(per.values())
+    parts = "  ".join(f"{who} {ms:.2f}" for who, ms in per.items())
+    ceiling = (os.cpu_count() or 1) * 1000 / total if total else 0.0
+    return f"      CPU ms/message: {parts}  all {total:.2f} → {ceiling:.0f} msg/s on {os.cpu_count()} cores"
+
+
 def alone(port: int, make, sender: str, messages: int) -> Run:
     run = Run()
     texts = [TEXTS[i % len(TEXTS)] for i in range(messages)]
@@ -186,6 +197,47 @@ def alone(port: int, make, sender: str, messages: int) -> Run:
 
 
 # --------------------------------------------------------------------------- the servers
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_now(workers: list[int]) -> dict[str, float]:
+    """CPU seconds so far: the server's workers, PostgreSQL, Redis, and this load generator."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "workers": sum(map(_cpu_seconds, workers)),
+        "postgres": sum(map(_cpu_seconds, _pids_named("postgres"))),
+        "redis": sum(map(_cpu_seconds, _pids_named("redis-server"))),
+        "load": own.ru_utime + own.ru_stime,
+    }
+
+
+def metered(workers: list[int], call) -> Run:
+    before = cpu_now(workers)
+    run = call()
+    after = cpu_now(workers)
+    run.cpu = {who: after[who] - before[who] for who in before}
+    return run
 
 
 def free_port() -> int:
@@ -282,11 +334,13 @@ def warm_up(port: int, workers: int) -> None:
 # --------------------------------------------------------------------------- main
 
 
-def measure(port: int, args, tag: str) -> dict[str, Run]:
+def measure(port: int, args, tag: str, workers: list[int]) -> dict[str, Run]:
     senders = [f"o{tag}{n:04d}" for n in range(args.senders)]
     return {
-        "wechat": burst(port, wechat_request, senders, args.messages),
-        "rest": burst(port, rest_request, [f"r{s}" for s in senders], args.messages),
+        "wechat": metered(workers, lambda: burst(port, wechat_request, senders, args.messages)),
+        "rest": metered(
+            workers, lambda: burst(port, rest_request, [f"r{s}" for s in senders], args.messages)
+        ),
         "wechat-1": alone(port, wechat_request, f"o{tag}alone", args.alone),
         "rest-1": alone(port, rest_request, f"r{tag}alone", args.alone),
     }
@@ -307,9 +361,11 @@ def main() -> int:
 
     null_port = free_port()
     null_env = os.environ | {"WECHAT_TOKEN": TOKEN, "PYTHONPATH": str(ROOT / "bench")}
-    with gunicorn("null_endpoint:app", null_port, args.workers, args.threads, null_env, "gthread"):
+    with gunicorn(
+        "null_endpoint:app", null_port, args.workers, args.threads, null_env, "gthread"
+    ) as null_server:
         warm_up(null_port, args.workers)
-        baseline = measure(null_port, args, f"N{run_id}")
+        baseline = measure(null_port, args, f"N{run_id}", worker_pids(null_server.pid))
 
     with private_database() as (url, prefix):
         env = os.environ | {
@@ -332,7 +388,7 @@ def main() -> int:
                 rss_before = {pid: rss_mb(pid) for pid in pids}
                 warm_up(port, args.workers)
                 rss_warm = {pid: rss_mb(pid) for pid in pids}
-                project = measure(port, args, f"P{run_id}")
+                project = measure(port, args, f"P{run_id}", pids)
                 rss_after = {pid: rss_mb(pid) for pid in pids}
         finally:
             clean_redis(prefix)
@@ -345,8 +401,9 @@ def main() -> int:
     for name in ("wechat", "rest"):
         share = project[name].rate / baseline[name].rate
         print(f"{name}:")
-        print(baseline[name].line("baseline"))
-        print(project[name].line("project"))
+        for label, runs in (("baseline", baseline), ("project", project)):
+            print(runs[name].line(label))
+            print(cpu_line(runs[name]))
         print(f"  project/baseline rate: {share:.1%} (target ≥ {TARGET_SHARE:.0%})")
         ok &= share >= TARGET_SHARE and project[name].pct(0.99) < TARGET_P99_MS
         ok &= project[name].kinds.count("passive") == len(project[name].kinds)

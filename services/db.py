@@ -134,21 +134,35 @@ class Database:
         """``statement_timeout_ms`` bounds every statement (PostgreSQL): set it for the web
         service, where a request must answer within seconds; batch commands leave it off."""
         self.url = normalise_url(url)
-        postgres = self.url.startswith("postgresql")
-        if postgres:
-            engine_options.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
-            engine_options.setdefault("connect_args", dict(LIBPQ_OPTIONS))
-        # PostgreSQL: the pessimistic ping is ours (_ping_on_checkout), under the stall guard.
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=not postgres, **engine_options)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
+        self.statement_timeout_ms = statement_timeout_ms
+        if self.url.startswith("postgresql"):
             self.stall_guard = StallGuard()
-            _guard_against_stalls(self.engine, self.stall_guard, statement_timeout_ms)
-        if self.engine.dialect.name != "sqlite" and statement_timeout_ms:
-            event.listen(self.engine, "connect", _statement_timeout(statement_timeout_ms))
+        self.engine: Engine = self._engine(**engine_options)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._schema_ok = False
+
+    def _engine(self, **options) -> Engine:
+        postgres = self.url.startswith("postgresql")
+        if postgres:
+            options.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+            options.setdefault("connect_args", dict(LIBPQ_OPTIONS))
+        # PostgreSQL: the pessimistic ping is ours (_ping_on_checkout), under the stall guard.
+        engine = create_engine(self.url, pool_pre_ping=not postgres, **options)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        _guard_against_stalls(engine, self.stall_guard, self.statement_timeout_ms)
+        if self.statement_timeout_ms:
+            event.listen(engine, "connect", _statement_timeout(self.statement_timeout_ms))
+        return engine
+
+    @cached_property
+    def _unsynced(self) -> Engine:
+        """PostgreSQL connections in autocommit whose commits do not wait for the WAL flush
+        (``synchronous_commit off``): for rows a database crash may lose (services.processed)."""
+        engine = self._engine(isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8)
+        event.listen(engine, "connect", _without_waiting_for_disk)
+        return engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -185,28 +199,26 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def insert_returning(self, sql: str, params: tuple, *, wait_for_disk: bool = True) -> bool:
-        """PostgreSQL: run one ``INSERT … RETURNING`` in its own transaction, in one round trip
-        (libpq's pipeline: BEGIN, the statement and COMMIT go out together); True when it
-        returned a row. ``wait_for_disk=False``: the commit does not wait for the WAL flush
-        (``synchronous_commit off``, this transaction only). Under the stall guard like every
-        statement; a failure is an SQLAlchemy ``OperationalError``, the connection discarded.
-        """
+    def insert_returning(self, sql: str, params: tuple) -> bool:
+        """PostgreSQL: one ``INSERT … RETURNING`` committed on its own without waiting for the
+        disk (a crash may lose the last fraction of a second of such rows), in one round trip
+        and without the ORM — it runs for every message a webhook accepts. True when it
+        returned a row. Under the stall guard like every statement; a failure is an
+        SQLAlchemy ``OperationalError``, the connection discarded."""
         seconds = PING_TIMEOUT_SECONDS + STALL_MARGIN_SECONDS
-        with self.engine.connect() as connection:
+        with self._unsynced.connect() as connection:
             raw = connection.connection.dbapi_connection
             try:
-                with self.stall_guard.watch(raw, seconds), raw.pipeline(), raw.transaction():
-                    if not wait_for_disk:
-                        raw.execute("SET LOCAL synchronous_commit = off")
-                    cursor = raw.execute(sql, params)
-                return cursor.fetchone() is not None
+                with self.stall_guard.watch(raw, seconds):
+                    return raw.execute(sql, params).fetchone() is not None
             except psycopg.Error as error:
                 connection.invalidate()
                 raise exc.OperationalError(sql, params, error) from error
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if "_unsynced" in self.__dict__:
+            self._unsynced.dispose()
 
 
 def alembic_config(url: str) -> Config:
@@ -261,6 +273,12 @@ def _guard_against_stalls(engine: Engine, guard: StallGuard, statement_timeout_m
         dbapi = getattr(cursor, "connection", None)  # psycopg: the cursor's connection
         if dbapi is not None:
             guard.stop(dbapi)
+
+
+def _without_waiting_for_disk(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("SET synchronous_commit = off")  # for the session, not one transaction
+    if not dbapi_connection.autocommit:
+        dbapi_connection.commit()
 
 
 def _statement_timeout(milliseconds: int):

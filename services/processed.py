@@ -56,8 +56,7 @@ def claim_first_processing(database, channel: str, msg_key: str, now: dt.datetim
     """:func:`first_processing` in a unit of work of its own — on PostgreSQL in one round trip
     (it runs for every message a webhook accepts)."""
     if database.engine.dialect.name == "postgresql":
-        params = (channel, msg_key, naive_utc(now))
-        return database.insert_returning(_CLAIM_SQL, params, wait_for_disk=False)
+        return database.insert_returning(_CLAIM_SQL, (channel, msg_key, naive_utc(now)))
     with database.session() as session:
         return first_processing(session, channel, msg_key, now)
 
