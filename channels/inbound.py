@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 
 from bot.messages import UserMessage
-from services.accounts import account_for
+from services.accounts import note_inbound
 from services.outbound import BotMessage
 from services.regions import policy_for
 
@@ -62,8 +62,7 @@ def record_inbound(runtime, channel: str, sender: str, at: dt.datetime | None = 
     if not marks.due(channel, sender, at):
         return
     try:
-        with runtime.database.session() as session:
-            account_for(session, channel, sender, inbound=True, now=at)
+        note_inbound(runtime.database, channel, sender, at)
         marks.written(channel, sender, at)
     except Exception:  # noqa: BLE001 — the reply matters more than the bookkeeping
         log.exception("could not record an inbound %s message", channel)

@@ -49,7 +49,7 @@ from channels.wechat_state import (
     Outcome,
     state_for,
 )
-from services.processed import claim_first_processing
+from services.processed import first_processing
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def _never_processed(runtime, key: str, received_at) -> bool:
     """Claim a message Redis has not seen in PostgreSQL: False when it was processed before a
     Redis restart (Redis lost its dedupe key, the row is still there)."""
     try:
-        return claim_first_processing(runtime.database, CHANNEL, key, received_at)
+        return first_processing(runtime.database, CHANNEL, key, received_at)
     except SQLAlchemyError:  # the database down: Redis alone decides; the engine will apologise
         log.exception("could not record WeChat message %s as processed", key)
         return True

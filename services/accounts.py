@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,9 @@ __all__ = [
     "actor_for",
     "bind_limit",
     "bind_person",
+    "bindings_of",
     "bound_people",
+    "note_inbound",
     "remove_idle_accounts",
     "unbind",
 ]
@@ -104,6 +106,38 @@ def account_for(
         account.last_inbound_at = naive_utc(now)
         session.flush()
     return account
+
+
+def note_inbound(database, channel: str, external_id: str, now: dt.datetime) -> None:
+    """记下该渠道用户最近一次来消息的时间（第一次来消息时建账号）。
+
+    One statement on :meth:`services.db.Database.quick` for an account that exists — this
+    runs on the message path; a database crash losing the newest time only ends the 48-hour
+    window for customer-service messages early (a template instead)."""
+    statement = (
+        update(ChannelAccount)
+        .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        .values(last_inbound_at=naive_utc(now))
+    )
+    with database.quick() as connection:
+        if connection.execute(statement).rowcount:
+            return
+    with database.session() as session:
+        account_for(session, channel, external_id, inbound=True, now=now)
+
+
+def bindings_of(database, channel: str, external_id: str) -> list[tuple[str, str, str | None]]:
+    """该渠道用户绑定的参保人：(参保号, 关系, 地区代码)，按绑定先后排列 — one lookup, no
+    account created (:func:`bound_people` for the people themselves)."""
+    query = (
+        select(Person.person_no, Binding.relation, Person.region_code)
+        .join(Binding, Binding.person_id == Person.id)
+        .join(ChannelAccount, ChannelAccount.id == Binding.account_id)
+        .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        .order_by(Binding.created_at, Binding.id)
+    )
+    with database.quick() as connection:
+        return [tuple(row) for row in connection.execute(query)]
 
 
 def bound_people(session: Session, account: ChannelAccount) -> list[tuple[Person, str]]:

@@ -16,13 +16,12 @@ from contextlib import contextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 
-import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, exc, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -57,6 +56,7 @@ PING_TIMEOUT_SECONDS = 1.0  # a pooled connection that does not answer SELECT 1 
 # that saves a round trip per unit of work, and one that died meanwhile fails its statement,
 # which invalidates the pool as a failed ping would.
 PING_AFTER_IDLE_SECONDS = 0.25
+QUICK_STATEMENT_TIMEOUT_MS = 1000  # Database.quick: single small statements of the message path
 STALL_MARGIN_SECONDS = 1.0  # beyond the statement timeout: the server would have answered
 # libpq's own guards against a dead network path (the OS defaults wait 2 hours / ~15 minutes):
 # keepalive probes on an idle socket, and tcp_user_timeout for data sent but never acknowledged.
@@ -141,7 +141,8 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._schema_ok = False
 
-    def _engine(self, **options) -> Engine:
+    def _engine(self, timeout_ms: int | None = None, **options) -> Engine:
+        timeout_ms = timeout_ms or self.statement_timeout_ms
         postgres = self.url.startswith("postgresql")
         if postgres:
             options.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
@@ -151,18 +152,33 @@ class Database:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        _guard_against_stalls(engine, self.stall_guard, self.statement_timeout_ms)
-        if self.statement_timeout_ms:
-            event.listen(engine, "connect", _statement_timeout(self.statement_timeout_ms))
+        _guard_against_stalls(engine, self.stall_guard, timeout_ms)
+        if timeout_ms:
+            event.listen(engine, "connect", _statement_timeout(timeout_ms))
         return engine
 
     @cached_property
-    def _unsynced(self) -> Engine:
+    def _quick(self) -> Engine:
         """PostgreSQL connections in autocommit whose commits do not wait for the WAL flush
-        (``synchronous_commit off``): for rows a database crash may lose (services.processed)."""
-        engine = self._engine(isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8)
+        (``synchronous_commit off``): see :meth:`quick`."""
+        engine = self._engine(
+            QUICK_STATEMENT_TIMEOUT_MS, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8
+        )
         event.listen(engine, "connect", _without_waiting_for_disk)
         return engine
+
+    @contextmanager
+    def quick(self) -> Iterator[Connection]:
+        """A connection for single statements, each its own transaction, one round trip each
+        (no BEGIN / COMMIT around it): for lookups, and for writes a database crash may lose
+        (their commit does not wait for the disk) — bookkeeping of the message path. Guarded
+        against stalls like every statement. SQLite: one ordinary transaction."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._quick.connect() as connection:
+            yield connection
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -199,26 +215,10 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def insert_returning(self, sql: str, params: tuple) -> bool:
-        """PostgreSQL: one ``INSERT … RETURNING`` committed on its own without waiting for the
-        disk (a crash may lose the last fraction of a second of such rows), in one round trip
-        and without the ORM — it runs for every message a webhook accepts. True when it
-        returned a row. Under the stall guard like every statement; a failure is an
-        SQLAlchemy ``OperationalError``, the connection discarded."""
-        seconds = PING_TIMEOUT_SECONDS + STALL_MARGIN_SECONDS
-        with self._unsynced.connect() as connection:
-            raw = connection.connection.dbapi_connection
-            try:
-                with self.stall_guard.watch(raw, seconds):
-                    return raw.execute(sql, params).fetchone() is not None
-            except psycopg.Error as error:
-                connection.invalidate()
-                raise exc.OperationalError(sql, params, error) from error
-
     def dispose(self) -> None:
         self.engine.dispose()
-        if "_unsynced" in self.__dict__:
-            self._unsynced.dispose()
+        if "_quick" in self.__dict__:
+            self._quick.dispose()
 
 
 def alembic_config(url: str) -> Config:

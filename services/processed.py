@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from services.models import ProcessedMessage, naive_utc
@@ -19,46 +19,26 @@ from services.models import ProcessedMessage, naive_utc
 KEEP_DAYS = 7
 
 
-def _insert(session: Session):
-    if session.bind.dialect.name == "postgresql":
+def first_processing(database, channel: str, msg_key: str, now: dt.datetime) -> bool:
+    """Claim ``msg_key`` of ``channel``: True the first time ever, False for a repeat.
+
+    One statement on :meth:`services.db.Database.quick` (it runs for every message a webhook
+    accepts): on PostgreSQL the commit does not wait for the disk — a database crash may lose
+    the last fraction of a second of rows; a Redis restart, the case this is for, loses none.
+    """
+    if database.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(ProcessedMessage.__table__)
-
-
-def first_processing(session: Session, channel: str, msg_key: str, now: dt.datetime) -> bool:
-    """Claim ``msg_key`` of ``channel``: True the first time ever, False for a repeat.
-
-    On PostgreSQL the transaction commits without waiting for the disk (``synchronous_commit
-    off``, this transaction only): a database crash may lose the last fraction of a second of
-    rows — a Redis restart, the case this is for, loses none — and a message no longer waits
-    for an fsync.
-    """
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+    table = ProcessedMessage.__table__
     statement = (
-        _insert(session)
+        insert(table)
         .values(channel=channel, msg_key=msg_key, processed_at=naive_utc(now))
         .on_conflict_do_nothing(index_elements=["channel", "msg_key"])
-        .returning(ProcessedMessage.__table__.c.msg_key)
+        .returning(table.c.msg_key)
     )
-    return session.execute(statement).first() is not None
-
-
-_CLAIM_SQL = (
-    f"INSERT INTO {ProcessedMessage.__tablename__} (channel, msg_key, processed_at)"
-    " VALUES (%s, %s, %s) ON CONFLICT (channel, msg_key) DO NOTHING RETURNING msg_key"
-)
-
-
-def claim_first_processing(database, channel: str, msg_key: str, now: dt.datetime) -> bool:
-    """:func:`first_processing` in a unit of work of its own — on PostgreSQL in one round trip
-    (it runs for every message a webhook accepts)."""
-    if database.engine.dialect.name == "postgresql":
-        return database.insert_returning(_CLAIM_SQL, (channel, msg_key, naive_utc(now)))
-    with database.session() as session:
-        return first_processing(session, channel, msg_key, now)
+    with database.quick() as connection:
+        return connection.execute(statement).first() is not None
 
 
 def forget_processed(session: Session, now: dt.datetime, keep_days: int = KEEP_DAYS) -> int:

@@ -90,21 +90,21 @@ def test_the_one_round_trip_message_claim_gives_up_on_a_stall_and_recovers(postg
     from sqlalchemy.exc import SQLAlchemyError
 
     from services.db import Database
-    from services.processed import claim_first_processing
+    from services.processed import first_processing
 
     database = Database(through(proxy, postgres_url), statement_timeout_ms=5000)
     now = frozen_clock().now()
     key = f"m-stall-{time.monotonic_ns()}"
     try:
-        assert claim_first_processing(database, "wechat", key, now)
+        assert first_processing(database, "wechat", key, now)
         proxy.stall()
         started = time.monotonic()
         with pytest.raises(SQLAlchemyError):
-            claim_first_processing(database, "wechat", f"{key}-2", now)
+            first_processing(database, "wechat", f"{key}-2", now)
         assert time.monotonic() - started < 4.0
         proxy.resume()
-        assert not claim_first_processing(database, "wechat", key, now)  # kept, and no hung pool
-        assert claim_first_processing(database, "wechat", f"{key}-3", now)
+        assert not first_processing(database, "wechat", key, now)  # kept, and no hung pool
+        assert first_processing(database, "wechat", f"{key}-3", now)
     finally:
         proxy.resume()
         database.dispose()

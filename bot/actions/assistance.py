@@ -19,6 +19,7 @@ from bot.actions.common import (
     HANDOFF_BUTTON,
     MENU,
     account_of,
+    account_people,
     channel_and_user,
     faq_asked,
     faq_button,
@@ -304,6 +305,12 @@ class ActionBeginHomeVisit(Action):
     def run(self, dispatcher, tracker: Tracker, domain):
         unverified = tracker.get_slot("goal") == UNVERIFIED_VISIT
         said = said_in(tracker)
+        people, kept = account_people(tracker)
+        if unverified or people:
+            return kept + self._for_the_bound(dispatcher, tracker, unverified, said)
+        return kept + _ask_whose_visit(dispatcher, said)
+
+    def _for_the_bound(self, dispatcher, tracker: Tracker, unverified: bool, said) -> list:
         with unit_of_work() as session:
             bound = accounts.bound_people(session, account_of(session, tracker))
             known = None if unverified else _visit_person(session, tracker, bound, said)
@@ -316,14 +323,18 @@ class ActionBeginHomeVisit(Action):
                     people_buttons(bound, add_new=True) + [UNVERIFIED_BUTTON],
                 )
                 return [SlotSet("goal", "home_visit")]
-        say(
-            dispatcher,
-            "老人行动不便的，可以申请工作人员上门认证。先核对一下是给谁办：需要老人身份证上的"
-            "姓名和身份证号。说不清的话，点“说不清，先登记”，工作人员会打电话核实。",
-            [UNVERIFIED_BUTTON],
-        )
-        form = "identity_form" if said.relation == SELF else "relative_form"
-        return [SlotSet("goal", "home_visit"), *said_slots(said), FollowupAction(form)]
+        return _ask_whose_visit(dispatcher, said)
+
+
+def _ask_whose_visit(dispatcher, said) -> list:
+    say(
+        dispatcher,
+        "老人行动不便的，可以申请工作人员上门认证。先核对一下是给谁办：需要老人身份证上的"
+        "姓名和身份证号。说不清的话，点“说不清，先登记”，工作人员会打电话核实。",
+        [UNVERIFIED_BUTTON],
+    )
+    form = "identity_form" if said.relation == SELF else "relative_form"
+    return [SlotSet("goal", "home_visit"), *said_slots(said), FollowupAction(form)]
 
 
 def _visit_person(session, tracker: Tracker, bound, said):

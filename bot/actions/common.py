@@ -115,9 +115,9 @@ def account_people(tracker: Tracker) -> tuple[list[list[str]], list]:
     kept = tracker.get_slot(ACCOUNT_PEOPLE)
     if isinstance(kept, list):
         return kept, []
-    with unit_of_work() as session:
-        bound = accounts.bound_people(session, account_of(session, tracker))
-        people = [[p.person_no, relation, p.region_code or ""] for p, relation in bound]
+    channel, user = channel_and_user(tracker)
+    bound = accounts.bindings_of(context.current().database, channel, user[:128])
+    people = [[person_no, relation, region or ""] for person_no, relation, region in bound]
     return people, [SlotSet(ACCOUNT_PEOPLE, people)]
 
 

@@ -171,23 +171,16 @@ def test_an_answered_message_is_not_answered_again_after_redis_forgot_it(
 def test_old_processed_records_are_forgotten(wx_make_app):
     import datetime as dt
 
-    from services.processed import (
-        KEEP_DAYS,
-        claim_first_processing,
-        first_processing,
-        forget_processed,
-    )
+    from services.processed import KEEP_DAYS, first_processing, forget_processed
 
     app = wx_make_app()
     database = app.extensions["db"]
     now = app.extensions["runtime"].clock.now()
     old = now - dt.timedelta(days=KEEP_DAYS + 1)
-    with database.session() as session:
-        assert first_processing(session, "wechat", "m-old-record", old)
-    assert claim_first_processing(database, "wechat", "m-new-record", now)
-    assert not claim_first_processing(database, "wechat", "m-new-record", now)
+    assert first_processing(database, "wechat", "m-old-record", old)
+    assert first_processing(database, "wechat", "m-new-record", now)
+    assert not first_processing(database, "wechat", "m-new-record", now)
     with database.session() as session:
         assert forget_processed(session, now) >= 1
-    assert claim_first_processing(database, "wechat", "m-old-record", now)  # forgotten
-    with database.session() as session:
-        assert not first_processing(session, "wechat", "m-new-record", now)
+    assert first_processing(database, "wechat", "m-old-record", now)  # forgotten
+    assert not first_processing(database, "wechat", "m-new-record", now)
