@@ -3,6 +3,8 @@
 Features (all sparse, TF-IDF with sublinear term frequency):
 
 * jieba words and word bigrams (a private ``jieba.Tokenizer`` with the domain's words added);
+* a person's name (found by the entity extractor) is one placeholder character, so that a bare
+  name reads as a name, whichever name it is;
 * character n-grams 1–4 — robust to typos, dialect and voice-to-text without punctuation;
 * toneless-pinyin syllable n-grams 1–3 — homophone typos (认正 / 认证, 确任 / 确认,
   按扭 / 按钮) share their pinyin with the right word.
@@ -62,7 +64,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CODE_VERSION = "2"  # bump when features or training change in a way the cache key misses
+CODE_VERSION = "3"  # bump when features or training change in a way the cache key misses
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent
 
 
@@ -87,17 +89,18 @@ HYPERPARAMETERS = {
     "word_weight": 1.0,
     "char_weight": 1.0,
     "pinyin_weight": 0.6,
-    "C": 50.0,
+    "C": 200.0,
 }
 
 _ID_PLACEHOLDER = "\ue000"
 _PHONE_PLACEHOLDER = "\ue001"
 _NUMBER_PLACEHOLDER = "\ue002"
+_NAME_PLACEHOLDER = "\ue003"
 _ID_SHAPE = re.compile(r"(?<!\d)\d{17}[\dX](?![\dA-Za-z])")
 _MOBILE_SHAPE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _LONG_NUMBER = re.compile(r"\d{6,}")
 _REPEATS = re.compile(r"(.)\1{3,}")  # 啊啊啊啊啊啊 → 啊啊啊
-_PLACEHOLDERS = _ID_PLACEHOLDER + _PHONE_PLACEHOLDER + _NUMBER_PLACEHOLDER
+_PLACEHOLDERS = _ID_PLACEHOLDER + _PHONE_PLACEHOLDER + _NUMBER_PLACEHOLDER + _NAME_PLACEHOLDER
 
 _DOMAIN_WORDS = (
     "认证",
@@ -183,6 +186,27 @@ def featurize_text(normalized_text: str) -> str:
         head = MAX_CLASSIFY_CHARS * 2 // 3
         text = text[:head] + " " + text[-(MAX_CLASSIFY_CHARS - head) :]
     return text
+
+
+def _mask_names(text: str, entities: list[dict], normalized_text: str) -> str:
+    """The normalised text with each person's name replaced by one placeholder character.
+
+    A name says nothing about the intent (赵建国 alone is an answer, not an FAQ question), and
+    the classifier should not learn the training data's particular names: it sees "a name
+    here", found by the entity extractor (``entities`` has offsets into ``text``).
+    """
+    names = [e for e in entities if e["entity"] == "person_name"]
+    if not names:
+        return normalized_text
+    masked = text
+    for entity in sorted(names, key=lambda e: e["start"], reverse=True):
+        masked = masked[: entity["start"]] + _NAME_PLACEHOLDER + masked[entity["end"] :]
+    return normalize(masked).text
+
+
+def _training_features(text: str) -> str:
+    normalized = normalize(text)
+    return featurize_text(_mask_names(text, extract_entities(normalized), normalized.text))
 
 
 def _words(text: str) -> list[str]:
@@ -306,7 +330,7 @@ def _build_vectorizers():
 def _train(data: TrainingData, fingerprint: str) -> _Model:
     from sklearn.linear_model import LogisticRegression
 
-    texts = [featurize_text(normalize(example.text).text) for example in data.examples]
+    texts = [_training_features(example.text) for example in data.examples]
     labels = [example.intent for example in data.examples]
     vectorizers = _build_vectorizers()
     blocks = [weight * vec.fit_transform(texts) for _, vec, weight in vectorizers]
@@ -427,7 +451,7 @@ class EmbeddedNLU:
             ends = text[:MAX_CLASSIFY_CHARS] + "\n" + text[-MAX_CLASSIFY_CHARS:]
             features = featurize_text(normalize(ends).text)
         else:
-            features = featurize_text(normalized.text)
+            features = featurize_text(_mask_names(head, entities, normalized.text))
         if not _has_content(features):
             return self._fallback_result(text, entities, [], confidence=1.0)
         probabilities = self._scorer.probabilities(features)
