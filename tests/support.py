@@ -42,6 +42,19 @@ NOW = "2026-12-01 10:00"
 TODAY = dt.date(2026, 12, 1)
 
 
+def demo_person(person_no: str) -> dict:
+    """A row of the demo roster as loaded on :data:`TODAY`."""
+    from services.demo_roster import demo_rows
+
+    return next(row for row in demo_rows(TODAY) if row["person_no"] == person_no)
+
+
+def ident(person_no: str) -> tuple[str, str]:
+    """Name and ID number of a demo-roster person: what a user types to identify them."""
+    row = demo_person(person_no)
+    return row["name"], row["id_number"]
+
+
 def frozen_clock(moment: str = NOW) -> FrozenClock:
     return FrozenClock(moment)
 

@@ -135,8 +135,13 @@ def open_for(dispatcher, tracker: Tracker, goal: str, *, relative: bool) -> list
                 people_buttons(bound, add_new=goal != "status"),
             )
             return [*clear_flow(), SlotSet("goal", goal)]
+        # Nobody bound and only a name / ID typed: whose they are is asked (the relative
+        # form's first question offers 本人), never assumed.
         for_someone_else = said.relation != SELF and (
-            relative or bool(bound) or said.relation or said.ambiguous_relation
+            relative
+            or bool(bound)
+            or bool(said.relation or said.ambiguous_relation)
+            or _details_only(tracker)
         )
         if for_someone_else and len(bound) >= accounts.bind_limit():
             say(dispatcher, _limit_text(len(bound)), people_buttons(bound, add_new=False))
@@ -170,6 +175,12 @@ class ActionBeginCertification(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain):
         return open_for(dispatcher, tracker, _pending_goal(tracker) or "certify", relative=False)
+
+
+def _details_only(tracker: Tracker) -> bool:
+    """The latest message only gave a name or an ID number: no request, no "我"."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    return intent == "inform" and not tracker.get_slot("goal")
 
 
 def _pending_goal(tracker: Tracker) -> str | None:

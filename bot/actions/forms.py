@@ -194,7 +194,8 @@ class ValidateRelativeForm(IdentitySlots, FormValidationAction):
         if relation is None and not _QUESTION.search(typed):
             relation = _relation_word(value, said)
         if relation is None:
-            dispatcher.utter_message(text=RELATION_HELP)
+            if not (said.name or said.id_number):  # an ID typed here is kept: only ask again
+                dispatcher.utter_message(text=RELATION_HELP)
             return {"relation": None}
         slots = {"relation": relation}
         if said.name and not tracker.get_slot("person_name"):

@@ -17,16 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from pension.cli import main as cli
-from services.demo_roster import demo_rows
 from tests.fake_photos import ATTACKS, attacks
-from tests.support import FACES, NOW, TODAY, ImmediateJobs, empty_tables
-
-ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
-
-
-def ident(person_no: str) -> tuple[str, str]:
-    row = ROSTER[person_no]
-    return row["name"], row["id_number"]
+from tests.support import FACES, NOW, ImmediateJobs, empty_tables, ident
 
 
 class Chat:
@@ -463,8 +455,9 @@ def test_slots_are_forgotten_after_the_silence_ttl(app_config, postgres_database
     chat.say("我要认证")
     assert "身份证" in text_of(chat.say(name))
     time.sleep(1.5)
-    # The name given before the silence is forgotten: the bot asks for it again.
-    assert "姓名" in text_of(chat.say(id_number))
+    # The name given before the silence is forgotten: the bot asks whose ID it is, then the name.
+    assert "哪位家人" in text_of(chat.say(id_number))
+    assert "姓名" in text_of(chat.say("本人"))
 
 
 @pytest.mark.parametrize("engine", ["embedded"])  # the embedded engine's own tracker store

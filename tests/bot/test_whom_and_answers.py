@@ -60,6 +60,19 @@ def bind_relative(chat, relation: str, person_no: str) -> None:
 # --------------------------------------------------------------------------- whom (item 4)
 
 
+def test_a_name_and_id_typed_alone_are_not_assumed_to_be_the_users_own(app, chat):
+    name, id_number = ident("DEMO0002")
+    assert "本人" in buttons_of(chat.say(f"{name} {id_number}"))  # whose? asked, not assumed
+    assert "认证方式" in text_of(chat.say("爸爸"))
+    assert bindings(app) == {name: "爸爸"}
+
+    other = Chat(chat.client)
+    name, id_number = ident("DEMO0009")
+    other.say(f"{name}，{id_number}")
+    assert "认证" in text_of(other.say("本人"))
+    assert bindings(app)[name] == "self"
+
+
 def test_a_name_and_id_typed_at_the_who_buttons_adds_that_person_and_asks_the_relation(app, chat):
     bind_relative(chat, "妈妈", "DEMO0005")
     assert "为谁认证" in text_of(chat.say("我要认证"))
@@ -199,7 +212,8 @@ def test_a_wrong_checksum_next_to_a_name_given_on_its_own_is_named(chat):
     wrong = id_number[:17] + ("1" if id_number[-1] != "1" else "2")
     reply = text_of(chat.say(f"{name} {wrong}"))
     assert "校验位不对" in reply
-    assert "认证方式" in text_of(chat.say(id_number))
+    assert "哪位家人" in text_of(chat.say(id_number))  # the right number is kept; whose is it?
+    assert "认证方式" in text_of(chat.say("本人"))
 
 
 @rasa_differs(

@@ -20,7 +20,6 @@ from bot.stores import MemoryInboxStore
 from pension import create_app
 from pension.jobs import RedisQueue
 from services.accounts import bound_people
-from services.demo_roster import demo_rows
 from services.models import ChannelAccount
 from tests import support
 from tests.channels.alipay_standin import (
@@ -33,11 +32,9 @@ from tests.channels.alipay_standin import (
     pkcs1_b64,
     read_reply,
 )
-from tests.support import FACES, TODAY
+from tests.support import FACES, ident
 
 GATEWAY = "/alipay/gateway"
-
-ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +124,6 @@ class AlipayUser:
         media_id = f"L21pZnMv{uuid.uuid4().hex}"
         self.standin.media[media_id] = data
         return self._notify("image", media_id=media_id)
-
-
-def ident(person_no: str) -> tuple[str, str]:
-    return ROSTER[person_no]["name"], ROSTER[person_no]["id_number"]
 
 
 def numbered_options(reply: str) -> dict[str, str]:

@@ -9,16 +9,10 @@ import re
 from sqlalchemy import select
 from wechat_fixtures import WeChatUser
 
-from services.demo_roster import demo_rows
 from services.models import AuditLog, Binding, HomeVisitRequest, Person
-from tests.support import TODAY
+from tests.support import ident
 
 pytest_plugins = ["wechat_fixtures"]
-ROSTER = {row["person_no"]: row for row in demo_rows(TODAY)}
-
-
-def ident(person_no: str) -> tuple[str, str]:
-    return ROSTER[person_no]["name"], ROSTER[person_no]["id_number"]
 
 
 def relations(app) -> dict[str, str]:
