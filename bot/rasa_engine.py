@@ -18,6 +18,7 @@ from bot import exchange
 from bot.messages import BotMessage, UserMessage
 from bot.stores import Stores
 from bot.uploads import UploadParking
+from nlu.normalize import to_halfwidth, to_simplified
 from services import handoffs
 from services.db import Database
 
@@ -97,7 +98,7 @@ class RasaEngine:
                 return []
             body = {
                 "sender": conversation_id,
-                "message": incoming.text,
+                "message": _as_rasa_reads_it(incoming.text),
                 "metadata": incoming.metadata,
             }
             answer = _post(f"{self.url}/webhooks/rest/webhook", body, self.timeout)
@@ -120,3 +121,11 @@ class RasaEngine:
         # ":" stays as it is: Rasa's router does not decode %3A back into the sender id.
         path = f"/conversations/{urllib.parse.quote(conversation_id, safe=':')}/tracker/events"
         _post(f"{self.url}{path}", {"event": "resume"}, self.timeout)
+
+
+def _as_rasa_reads_it(text: str) -> str:
+    """Typed text in simplified characters and half-width forms, as the embedded NLU reads it:
+    the Rasa project's training data is simplified Chinese (趙建國 is 赵建国). Payloads as sent."""
+    if text.startswith("/"):
+        return text
+    return to_simplified(to_halfwidth(text))

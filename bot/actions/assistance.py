@@ -194,6 +194,12 @@ class ActionTakeDetails(Action):
         return [FollowupAction("action_begin_certification")]
 
 
+# A question about the photo itself, not a request to send one.
+_ASKS_PHOTO_RULES = re.compile(
+    r"(讲究|要求|注意|规定|标准|怎么拍|咋拍|啥样|什么样|哪些|要带|带什么|带啥)"
+)
+
+
 class ActionManualReview(Action):
     """拍照认证: the photo rules (Jiangxi 二(三)2), then wait for the photo."""
 
@@ -201,6 +207,8 @@ class ActionManualReview(Action):
         return "action_manual_review"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        if _ASKS_PHOTO_RULES.search(latest_text(tracker)):  # "相片有啥讲究": the rules first
+            return answer_faq(dispatcher, tracker, "faq/photo_requirements")
         with unit_of_work() as session:
             person = subject_person(session, tracker)
             if person is None:

@@ -64,12 +64,6 @@ def engine(request) -> str:
     return request.param
 
 
-# DIET (40 epochs) reads some bare names (赵建国) as an FAQ question: the name prompt never gets them.
-BARE_NAME_READ_AS_FAQ = (
-    "DIET reads the bare name 赵建国 as an FAQ question, so the form never takes it"
-)
-
-
 def rasa_differs(reason: str):
     """A conversation the Rasa engine (a 40-epoch model) does not hold yet, and why: it still
     runs there, as an expected failure, and counts as a pass on the day it holds."""
@@ -127,7 +121,6 @@ def test_name_and_id_in_one_message_already_certified_person_gets_dates(chat):
     assert re.search(r"下次请在\d{4}年\d{1,2}月\d{1,2}日至\d{4}年\d{1,2}月\d{1,2}日之间认证", reply)
 
 
-@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_person_due_is_offered_the_methods_of_their_region(chat):
     """Shaanxi certifies by the app's face check or a visit by the unit (xincheng 二(一),
     二(三)3); it takes no photos — Jiangxi does (xunwu 二(三)2)."""
@@ -155,7 +148,6 @@ def test_someone_already_certified_is_not_asked_for_a_photo(chat):
     assert "不需要拍照" in text_of(replies) and "收到" not in text_of(replies)
 
 
-@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_form_asks_for_name_then_id_and_rejects_a_wrong_checksum(chat):
     name, id_number = ident("DEMO0002")
     assert "姓名" in text_of(chat.say("怎么刷脸认证"))
@@ -167,7 +159,6 @@ def test_form_asks_for_name_then_id_and_rejects_a_wrong_checksum(chat):
     assert "认证方式" in text_of(chat.say(id_number))
 
 
-@rasa_differs("DIET does not classify a bare name (李四) as inform")
 def test_id_not_in_roster_says_what_to_check(chat):
     chat.say("我要认证")
     chat.say("李四")
@@ -186,9 +177,9 @@ def test_homophone_name_is_pointed_out_without_revealing_the_registered_name(cha
 def test_traditional_characters_are_converted_and_the_person_found(chat):
     _name, id_number = ident("DEMO0002")  # 赵建国
     chat.say("我要认证")
-    reply = text_of(chat.say("趙建國"))
-    assert "赵建国" in reply
-    assert "认证方式" in text_of(chat.say(id_number))
+    chat.say("趙建國")
+    reply = text_of(chat.say(id_number))
+    assert "赵建国" in reply and "认证方式" in reply
 
 
 def test_check_status_after_identifying_shows_dates_and_payment(chat):
@@ -201,7 +192,6 @@ def test_check_status_after_identifying_shows_dates_and_payment(chat):
     assert name in reply and "上次认证" in reply
 
 
-@rasa_differs("DIET misses a name in a long sentence, so the relative form asks for it again")
 def test_relative_binds_up_to_four_people_and_the_fifth_is_refused(chat):
     relatives = [
         ("妈妈", "DEMO0005"),
@@ -226,7 +216,6 @@ def test_relative_binds_up_to_four_people_and_the_fifth_is_refused(chat):
     assert "最多" in reply and "4" in reply
 
 
-@rasa_differs("the second relative is not bound (DIET's entities), so nobody is asked whom")
 def test_several_bound_people_get_who_buttons_and_a_tap_answers_for_that_person(chat):
     for person_no in ("DEMO0005", "DEMO0006"):
         name, id_number = ident(person_no)
@@ -358,7 +347,6 @@ def test_after_identifying_a_question_is_answered_for_that_persons_province(chat
     assert "陕西" not in buttons_of(chat.say("确认按钮是灰色的按不动"))
 
 
-@rasa_differs("DIET reads “说不清，先登记” as a request for a person (human_handoff)")
 def test_home_visit_request_gets_a_reference_number(chat):
     chat.say("老人瘫痪在床能上门认证吗")
     chat.say("说不清，先登记")  # whose visit it is: staff call back to verify
@@ -428,7 +416,6 @@ def test_a_filed_photo_is_prechecked_by_a_job(app, chat):
     assert review.prechecks["newspaper_recent"] is True  # filed on the app's day, 2026-12-01
 
 
-@rasa_differs("DIET reads the question inside the form as a refusal")
 def test_a_question_inside_the_identity_form_is_answered_and_the_form_goes_on(chat):
     assert "姓名" in text_of(chat.say("我要认证"))
     reply = text_of(chat.say("确认按钮是灰色的按不动怎么办"))
@@ -477,7 +464,6 @@ def test_one_senders_concurrent_messages_are_handled_one_at_a_time(app):
     assert len(user_events) == 12  # none lost to a concurrent overwrite
 
 
-@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_a_request_typed_where_the_name_was_asked_is_not_taken_as_a_name(chat):
     chat.say("我要认证")
     assert "姓名" in text_of(chat.say("我要认正"))  # asked again, not "查无此人"
@@ -486,10 +472,10 @@ def test_a_request_typed_where_the_name_was_asked_is_not_taken_as_a_name(chat):
     assert "认证方式" in text_of(chat.say(id_number))
 
 
-@rasa_differs("DIET does not classify a bare name as inform")
 def test_a_bare_name_then_id_starts_the_identity_check(chat):
     name, id_number = ident("DEMO0007")
-    assert "身份证" in text_of(chat.say(name))
+    assert "哪位家人" in text_of(chat.say(name))  # whose name it is is asked, not assumed
+    assert "身份证" in text_of(chat.say("本人"))
     assert name in text_of(chat.say(id_number))
 
 
@@ -577,14 +563,11 @@ def test_numbers_typed_pick_the_numbered_buttons(chat):
 
 # A 10-epoch model answered these with older neighbours (faq/suspended, faq/is_free); not
 # tried on the CI's 40-epoch model yet.
-NEW_FAQ_ON_RASA = rasa_differs("DIET, trained briefly, answers new FAQ intents with old ones")
-
-
 @pytest.mark.parametrize(
     ("question", "answer"),
     [
-        pytest.param("女儿接我去上海住了 还得回老家认证吗", "不用回", marks=NEW_FAQ_ON_RASA),
-        pytest.param("认证还要去社保局排队吗", "不用", marks=NEW_FAQ_ON_RASA),
+        ("女儿接我去上海住了 还得回老家认证吗", "不用回"),
+        ("认证还要去社保局排队吗", "不用"),
         ("人脸建模是啥意思", "建模"),
     ],
 )

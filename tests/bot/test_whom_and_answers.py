@@ -14,7 +14,6 @@ from sqlalchemy import select
 from services.models import AuditLog, Binding, HomeVisitRequest, Person
 from tests.bot import test_conversations as suite
 from tests.bot.test_conversations import (
-    BARE_NAME_READ_AS_FAQ,
     Chat,
     buttons_of,
     ident,
@@ -101,7 +100,6 @@ def test_my_mother_typed_at_the_who_buttons_is_the_bound_mother(chat):
     assert "李桂英" in reply and "刘福生" not in reply
 
 
-@rasa_differs("DIET reads a bare 我妈 typed at the who-buttons as nlu_fallback")
 def test_my_mother_not_yet_bound_is_asked_for_by_name_and_id(app, chat):
     bind_relative(chat, "父亲", "DEMO0007")
     chat.say("我要认证")
@@ -112,7 +110,6 @@ def test_my_mother_not_yet_bound_is_asked_for_by_name_and_id(app, chat):
     assert bindings(app)[name] == "妈妈"
 
 
-@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_a_relative_mentioned_in_a_question_is_not_bound_later_under_that_relation(app, chat):
     chat.say("我奶奶在国外怎么认证")
     name, id_number = ident("DEMO0002")
@@ -152,7 +149,6 @@ def test_i_am_xs_grandchild_is_asked_which_grandparent(app, chat):
     assert bindings(app)[name] == "外婆"
 
 
-@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_the_fifth_person_typed_at_the_who_buttons_is_refused_with_the_limit(app, chat):
     for relation, person_no in (
         ("妈妈", "DEMO0005"),
@@ -171,7 +167,6 @@ def test_the_fifth_person_typed_at_the_who_buttons_is_refused_with_the_limit(app
 # --------------------------------------------------------------------------- answers (item 5)
 
 
-@rasa_differs(BARE_NAME_READ_AS_FAQ)
 def test_a_question_at_the_name_prompt_is_answered_and_the_name_asked_again(chat):
     chat.say("我要认证")
     reply = text_of(chat.say("写谁的名字啊"))
@@ -181,7 +176,6 @@ def test_a_question_at_the_name_prompt_is_answered_and_the_name_asked_again(chat
     assert "认证方式" in text_of(chat.say(id_number))
 
 
-@rasa_differs(BARE_NAME_READ_AS_FAQ)
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
@@ -281,7 +275,6 @@ def test_a_bound_relatives_home_visit_is_theirs_without_asking_again(app, chat):
     assert "谢观秀" in reply and "地址" in reply
 
 
-@rasa_differs("DIET reads “说不清，先登记” as a request for a person (human_handoff)")
 def test_a_home_visit_for_someone_unnamed_is_stored_unverified_for_staff(app, chat):
     asked = chat.say("老人瘫痪在床能上门认证吗")
     assert "说不清，先登记" in buttons_of(asked)
