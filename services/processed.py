@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
 from services.models import ProcessedMessage, naive_utc
 
 KEEP_DAYS = 7
+
+
+# One statement both PostgreSQL and SQLite (≥ 3.35) read; text, because building the dialect's
+# insert construct each time costs more than the round trip.
+_CLAIM = text(
+    f"INSERT INTO {ProcessedMessage.__tablename__} (channel, msg_key, processed_at)"
+    " VALUES (:channel, :msg_key, :processed_at)"
+    " ON CONFLICT (channel, msg_key) DO NOTHING RETURNING msg_key"
+)
 
 
 def first_processing(database, channel: str, msg_key: str, now: dt.datetime) -> bool:
@@ -26,19 +35,9 @@ def first_processing(database, channel: str, msg_key: str, now: dt.datetime) -> 
     accepts): on PostgreSQL the commit does not wait for the disk — a database crash may lose
     the last fraction of a second of rows; a Redis restart, the case this is for, loses none.
     """
-    if database.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = ProcessedMessage.__table__
-    statement = (
-        insert(table)
-        .values(channel=channel, msg_key=msg_key, processed_at=naive_utc(now))
-        .on_conflict_do_nothing(index_elements=["channel", "msg_key"])
-        .returning(table.c.msg_key)
-    )
+    values = {"channel": channel, "msg_key": msg_key, "processed_at": naive_utc(now)}
     with database.quick() as connection:
-        return connection.execute(statement).first() is not None
+        return connection.execute(_CLAIM, values).first() is not None
 
 
 def forget_processed(session: Session, now: dt.datetime, keep_days: int = KEEP_DAYS) -> int:
