@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from xml.etree.ElementTree import ParseError
 
@@ -40,7 +39,7 @@ from wechatpy.utils import check_signature
 
 from bot.messages import UserMessage
 from channels.wechat_api import masked
-from channels.wechat_jobs import Handover, deliver_replies, process_image, run_message
+from channels.wechat_jobs import RUNS, Handover, deliver_replies, process_image
 from channels.wechat_state import (
     LATE,
     PASSIVE,
@@ -329,21 +328,11 @@ def receive():
             return success()
         handover = Handover(arrival.attempt)
         message, fixed = (payload, None) if kind == "engine" else (None, payload)
-        threading.Thread(
-            target=run_message,
-            args=(
-                runtime,
-                inbound.key,
-                inbound.openid,
-                message,
-                fixed,
-                arrival.ticket,
-                received_at,
-            ),
-            kwargs={"handover": handover, "in_turn": arrival.in_turn},
-            name=f"wechat-{inbound.key}",
-            daemon=True,
-        ).start()
+        RUNS.start(
+            *(runtime, inbound.key, inbound.openid, message, fixed, arrival.ticket, received_at),
+            handover=handover,
+            in_turn=arrival.in_turn,
+        )
     else:
         log.info(
             "retry %d of WeChat message %s from %s",

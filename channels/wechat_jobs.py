@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from bot.messages import UserMessage
 from channels.inbound import answer, record_inbound, render_texts, sorry_text
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "wechat"
 ORDER_WAIT = 15.0  # seconds a message waits for the sender's previous one before going ahead
 ENGINE_SLOTS = threading.BoundedSemaphore(8)  # engine turns at once per process (DB pool: 15)
+RUN_THREADS = 64  # runs at once per process: those past ENGINE_SLOTS wait their turn there
 
 PHOTO_MISSING = "抱歉，照片没有收到。请再发一次照片；如果还不行，可以换个时间再试。"
 # Seconds between tries while WeChat's API is out of reach (about 10 hours in all: within the
@@ -71,6 +73,35 @@ def fits_passive(texts: list[str]) -> bool:
 def _answer(runtime, message: UserMessage, received_at: dt.datetime) -> list[str]:
     with ENGINE_SLOTS:
         return render_texts(answer(runtime, message, received_at))
+
+
+class Runs:
+    """The threads that run accepted messages: a pool kept for the process (a thread started per
+    message costs more than the message's own bookkeeping). First in, first out, so a sender's
+    earlier message has started before a later one waits for it. :meth:`wait_idle` lets tests
+    and shutdown see the runs through."""
+
+    def __init__(self, threads: int = RUN_THREADS):
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wechat-run")
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def start(self, *args, **kwargs) -> None:
+        with self._idle:
+            self._busy += 1
+        self._pool.submit(self._run, args, kwargs)
+
+    def _run(self, args, kwargs) -> None:
+        try:
+            run_message(*args, **kwargs)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
 
 class Handover:
@@ -195,3 +226,6 @@ def process_image(
         state.turn_done(openid, ticket)
     log.info("photo message %s of %s handled", key, masked(openid))
     return deliver_replies(runtime, openid, texts) if texts else "nothing to send"
+
+
+RUNS = Runs()

@@ -370,6 +370,6 @@ def run_jobs_until(app, predicate, timeout: float = 30.0) -> bool:
 
 def wait_for_threads(timeout: float = 20.0) -> None:
     """Let the background runs of the WeChat channel finish (before the database goes)."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("wechat-"):
-            thread.join(timeout)
+    from channels.wechat_jobs import RUNS
+
+    assert RUNS.wait_idle(timeout), "WeChat runs still busy"
