@@ -236,8 +236,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _guard_against_stalls(engine: Engine, guard: StallGuard, statement_timeout_ms) -> None:
-    """Pings on checkout (unless just checked in) within :data:`PING_TIMEOUT_SECONDS`; statements (web service only,
-    where ``statement_timeout`` bounds them on the server) within that plus a margin."""
+    """Pings on checkout (unless just checked in) within :data:`PING_TIMEOUT_SECONDS`;
+    statements (where ``statement_timeout`` bounds them on the server) within that plus a
+    margin."""
 
     @event.listens_for(engine, "checkin")
     def _note_checkin(_dbapi_connection, record) -> None:
